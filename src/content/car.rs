@@ -1,0 +1,3 @@
+//! CAR files: CARv1 read and write, CARv2 read.
+//!
+//! TODO(car): implement.

@@ -1,0 +1,27 @@
+//! ipkg: a package manager for all-in-one programs distributed over IPFS.
+//!
+//! # A map of the code
+//!
+//! The crate is layered as in `DESIGN.md` §2; each layer depends only on the
+//! layers below it.
+//!
+//! - [`cli`]: clap definitions, one file per subcommand. Each command parses its
+//!   arguments, calls one operation and prints through the [`cli::printer`].
+//! - [`ops`]: every major operation (add, get, cat, car import/export, gc, …) is
+//!   implemented here; commands are thin wrappers around ops.
+//! - [`trust`]: manifests, release statements, the registry index, keys and
+//!   signatures. Pure: bytes in, values out.
+//! - [`names`]: IPNS records, DNSLink and name syntax. Codecs are pure;
+//!   resolvers do I/O.
+//! - [`sources`]: where blocks come from and go to: the embedded block store,
+//!   CAR files, and (later) Kubo and trustless gateways, all behind
+//!   [`sources::BlockSource`].
+//! - [`content`]: CIDs, dag-pb, UnixFS import and export, HAMT, CAR codec.
+//!   Pure: never opens a file or a socket.
+
+pub mod cli;
+pub mod content;
+pub mod names;
+pub mod ops;
+pub mod sources;
+pub mod trust;

@@ -1,0 +1,1 @@
+//! The embedded block store. TODO(lead): implement.
