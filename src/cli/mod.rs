@@ -1,6 +1,149 @@
 //! The command line: clap definitions, one file per subcommand.
+//!
+//! Each subcommand file holds its `Args` and a `run` that parses what clap could
+//! not, calls one operation in [`crate::ops`] and prints through the
+//! [`printer::Printer`]. Errors are rendered once, here, with their causes and a
+//! hint, and turned into the documented exit code.
+
+use std::io;
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+use crate::ops::config::{Layout, Overrides};
+use crate::ops::{Error, ExitCode};
+
+mod add;
+mod car;
+mod cat;
+mod gc;
+mod get;
+mod pin;
+pub mod printer;
+
+use printer::{Printer, Verbosity};
+
+/// ipkg: install all-in-one programs from IPFS, verified end to end.
+#[derive(Debug, Parser)]
+#[command(name = "ipkg", version, about, long_about = None, propagate_version = true)]
+pub struct Cli {
+    /// Where packages live (default: `/opt/ipfs_programs` for root, the XDG data
+    /// dir otherwise).
+    #[arg(long, global = true, env = "IPKG_PREFIX", value_name = "DIR")]
+    prefix: Option<PathBuf>,
+
+    /// Where command links go (default: `/usr/local/bin` for root, `~/.local/bin`
+    /// otherwise).
+    #[arg(long, global = true, env = "IPKG_BIN_DIR", value_name = "DIR")]
+    bin_dir: Option<PathBuf>,
+
+    /// Print data as JSON.
+    #[arg(long, global = true)]
+    json: bool,
+
+    /// Say less on stderr.
+    #[arg(long, global = true, conflicts_with = "verbose")]
+    silent: bool,
+
+    /// Say more on stderr.
+    #[arg(short, long, global = true)]
+    verbose: bool,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Add files or directories to the local store and print their CIDs.
+    Add(add::Args),
+    /// Print a file's bytes from the local store.
+    Cat(cat::Args),
+    /// Write a file or directory from the local store to disk.
+    Get(get::Args),
+    /// Export or import CAR files.
+    #[command(subcommand)]
+    Car(car::Command),
+    /// Keep, drop or list roots that garbage collection keeps.
+    #[command(subcommand)]
+    Pin(pin::Command),
+    /// Delete blocks no pinned root reaches.
+    Gc(gc::Args),
+}
+
+/// Everything a command needs besides its own arguments.
+pub struct Ctx {
+    pub printer: Printer,
+    overrides: Overrides,
+}
+
+impl Ctx {
+    /// The resolved prefix and bin dir.
+    pub fn layout(&self) -> Result<Layout, Error> {
+        Layout::resolve(&self.overrides)
+    }
+}
 
 /// Run the CLI and return the process exit code.
 pub fn main() -> i32 {
-    0
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return match e.kind() {
+                clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion => 0,
+                _ => ExitCode::Usage as i32,
+            };
+        }
+    };
+    let verbosity = if cli.silent {
+        Verbosity::Quiet
+    } else if cli.verbose {
+        Verbosity::Verbose
+    } else {
+        Verbosity::Normal
+    };
+    let ctx = Ctx {
+        printer: Printer::new(verbosity, cli.json),
+        overrides: Overrides {
+            prefix: cli.prefix,
+            bin_dir: cli.bin_dir,
+        },
+    };
+    let result = match cli.command {
+        Command::Add(args) => add::run(args, &ctx),
+        Command::Cat(args) => cat::run(args, &ctx),
+        Command::Get(args) => get::run(args, &ctx),
+        Command::Car(cmd) => car::run(cmd, &ctx),
+        Command::Pin(cmd) => pin::run(cmd, &ctx),
+        Command::Gc(args) => gc::run(args, &ctx),
+    };
+    match result {
+        Ok(()) => 0,
+        Err(e) if is_broken_pipe(&e) => 0,
+        Err(e) => {
+            let hint = e.hint();
+            ctx.printer.error(&e, hint.as_deref());
+            e.exit_code() as i32
+        }
+    }
+}
+
+/// A reader that went away (`ipkg cat x | head`) is not a failure (as ripgrep).
+fn is_broken_pipe(e: &Error) -> bool {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(err) = source {
+        if let Some(io) = err.downcast_ref::<io::Error>()
+            && io.kind() == io::ErrorKind::BrokenPipe
+        {
+            return true;
+        }
+        source = err.source();
+    }
+    false
+}
+
+/// Turn a failed write to stdout into an [`Error`].
+pub(crate) fn stdout_err(e: io::Error) -> Error {
+    Error::io("<stdout>", e)
 }

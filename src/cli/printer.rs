@@ -1,0 +1,150 @@
+//! The one way ipkg prints: data on stdout, status on stderr.
+//!
+//! Status lines read like cargo's: a right-aligned verb and its object
+//! (`    Fetching xmr 1.2.3 (bafy…, 12.4 MiB)`). Colour only on a terminal and
+//! never when `NO_COLOR` is set; no meaning is carried by colour alone. Progress
+//! bars only on a terminal. `--json` turns data into one JSON document.
+
+use std::io::{self, IsTerminal, Write};
+
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+use crate::ops::Progress;
+
+/// How much to say on stderr.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Verbosity {
+    Quiet,
+    Normal,
+    Verbose,
+}
+
+#[derive(Debug, Clone)]
+pub struct Printer {
+    pub verbosity: Verbosity,
+    pub json: bool,
+    color: bool,
+    tty: bool,
+}
+
+impl Printer {
+    pub fn new(verbosity: Verbosity, json: bool) -> Printer {
+        let tty = io::stderr().is_terminal();
+        let color = tty && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
+        Printer {
+            verbosity,
+            json,
+            color,
+            tty,
+        }
+    }
+
+    /// A status line: `verb` right-aligned in 12 columns, then the message.
+    pub fn status(&self, verb: &str, message: impl AsRef<str>) {
+        if self.verbosity < Verbosity::Normal {
+            return;
+        }
+        let verb = if self.color {
+            format!("\x1b[1;32m{verb:>12}\x1b[0m")
+        } else {
+            format!("{verb:>12}")
+        };
+        let _ = writeln!(io::stderr(), "{verb} {}", message.as_ref());
+    }
+
+    /// A warning on stderr (shown even when quiet).
+    pub fn warn(&self, message: impl AsRef<str>) {
+        let label = if self.color {
+            "\x1b[1;33mwarning\x1b[0m"
+        } else {
+            "warning"
+        };
+        let _ = writeln!(io::stderr(), "{label}: {}", message.as_ref());
+    }
+
+    /// A line of data on stdout. A closed pipe is reported so the caller can stop.
+    pub fn data(&self, line: impl AsRef<str>) -> io::Result<()> {
+        let mut out = io::stdout().lock();
+        writeln!(out, "{}", line.as_ref())?;
+        out.flush()
+    }
+
+    /// A JSON document on stdout.
+    pub fn json(&self, value: &serde_json::Value) -> io::Result<()> {
+        let mut out = io::stdout().lock();
+        serde_json::to_writer_pretty(&mut out, value)?;
+        writeln!(out)?;
+        out.flush()
+    }
+
+    /// Progress for a long operation: a bar on a terminal, nothing otherwise.
+    pub fn progress(&self) -> BarProgress {
+        let bar = if self.tty && self.verbosity >= Verbosity::Normal && !self.json {
+            Some(ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr()))
+        } else {
+            None
+        };
+        BarProgress { bar }
+    }
+
+    /// Print an error and its causes, once, with a hint when there is one.
+    pub fn error(&self, err: &dyn std::error::Error, hint: Option<&str>) {
+        let label = if self.color {
+            "\x1b[1;31merror\x1b[0m"
+        } else {
+            "error"
+        };
+        let mut stderr = io::stderr().lock();
+        let _ = writeln!(stderr, "{label}: {err}");
+        let mut source = err.source();
+        while let Some(cause) = source {
+            let _ = writeln!(stderr, "  caused by: {cause}");
+            source = cause.source();
+        }
+        if let Some(hint) = hint {
+            let _ = writeln!(stderr, "  hint: {hint}");
+        }
+    }
+}
+
+/// [`Progress`] drawn as an indicatif bar.
+pub struct BarProgress {
+    bar: Option<ProgressBar>,
+}
+
+impl Progress for BarProgress {
+    fn start(&self, what: &str, total: Option<u64>) {
+        if let Some(bar) = &self.bar {
+            match total {
+                Some(n) => {
+                    bar.set_length(n);
+                    bar.set_style(
+                        ProgressStyle::with_template(
+                            "{prefix:>12.cyan.bold} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec}",
+                        )
+                        .unwrap_or_else(|_| ProgressStyle::default_bar())
+                        .progress_chars("=> "),
+                    );
+                }
+                None => bar.set_style(
+                    ProgressStyle::with_template("{prefix:>12.cyan.bold} {spinner} {bytes} {bytes_per_sec}")
+                        .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+                ),
+            }
+            bar.set_prefix(what.to_string());
+            bar.set_position(0);
+        }
+    }
+
+    fn advance(&self, n: u64) {
+        if let Some(bar) = &self.bar {
+            bar.inc(n);
+        }
+    }
+
+    fn finish(&self) {
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+        }
+    }
+}

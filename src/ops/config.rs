@@ -1,0 +1,152 @@
+//! Where ipkg keeps things: the prefix, the bin dir and the config files.
+//!
+//! Precedence, highest first: `--prefix`/`--bin-dir`, `IPKG_PREFIX`/`IPKG_BIN_DIR`,
+//! the user config (`$XDG_CONFIG_HOME/ipkg/config.toml`), the system config
+//! (`/etc/ipkg/config.toml`), then the defaults: `/opt/ipfs_programs` and
+//! `/usr/local/bin` for root, `$XDG_DATA_HOME/ipfs_programs` and `~/.local/bin`
+//! for everyone else. `IPKG_CONFIG` names one config file to use instead of both.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use super::Error;
+
+/// The settings a config file may hold.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct ConfigFile {
+    pub prefix: Option<PathBuf>,
+    pub bin_dir: Option<PathBuf>,
+}
+
+impl ConfigFile {
+    fn load(path: &Path) -> Result<Option<ConfigFile>, Error> {
+        let text = match fs::read_to_string(path) {
+            Ok(text) => text,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(source) => {
+                return Err(Error::Io {
+                    path: path.to_path_buf(),
+                    source,
+                });
+            }
+        };
+        toml::from_str(&text)
+            .map(Some)
+            .map_err(|e| Error::Config {
+                path: path.to_path_buf(),
+                message: e.to_string(),
+            })
+    }
+
+    /// Values of `other` win over `self`'s.
+    fn merge(self, other: ConfigFile) -> ConfigFile {
+        ConfigFile {
+            prefix: other.prefix.or(self.prefix),
+            bin_dir: other.bin_dir.or(self.bin_dir),
+        }
+    }
+}
+
+/// Overrides given on the command line.
+#[derive(Debug, Default, Clone)]
+pub struct Overrides {
+    pub prefix: Option<PathBuf>,
+    pub bin_dir: Option<PathBuf>,
+}
+
+/// The resolved locations for one run.
+#[derive(Debug, Clone)]
+pub struct Layout {
+    /// `/opt/ipfs_programs` or the per-user equivalent.
+    pub prefix: PathBuf,
+    /// Where command links go.
+    pub bin_dir: PathBuf,
+}
+
+impl Layout {
+    /// Resolve the layout from overrides, environment and config files.
+    pub fn resolve(overrides: &Overrides) -> Result<Layout, Error> {
+        let config = load_config()?;
+        let env_path = |name: &str| std::env::var_os(name).filter(|v| !v.is_empty()).map(PathBuf::from);
+        let is_root = unsafe { libc::geteuid() } == 0;
+        let home = std::env::var_os("HOME").map(PathBuf::from);
+
+        let prefix = overrides
+            .prefix
+            .clone()
+            .or_else(|| env_path("IPKG_PREFIX"))
+            .or(config.prefix)
+            .or_else(|| {
+                if is_root {
+                    Some(PathBuf::from("/opt/ipfs_programs"))
+                } else {
+                    env_path("XDG_DATA_HOME")
+                        .or_else(|| home.as_ref().map(|h| h.join(".local/share")))
+                        .map(|d| d.join("ipfs_programs"))
+                }
+            })
+            .ok_or(Error::NoHome)?;
+        let bin_dir = overrides
+            .bin_dir
+            .clone()
+            .or_else(|| env_path("IPKG_BIN_DIR"))
+            .or(config.bin_dir)
+            .or_else(|| {
+                if is_root {
+                    Some(PathBuf::from("/usr/local/bin"))
+                } else {
+                    home.as_ref().map(|h| h.join(".local/bin"))
+                }
+            })
+            .ok_or(Error::NoHome)?;
+        Ok(Layout { prefix, bin_dir })
+    }
+
+    /// A layout rooted at `prefix` (tests and tools).
+    pub fn at(prefix: impl Into<PathBuf>, bin_dir: impl Into<PathBuf>) -> Layout {
+        Layout {
+            prefix: prefix.into(),
+            bin_dir: bin_dir.into(),
+        }
+    }
+
+    /// `<prefix>/.ipkg`: everything ipkg keeps besides the package links.
+    pub fn state_root(&self) -> PathBuf {
+        self.prefix.join(".ipkg")
+    }
+
+    pub fn blocks_dir(&self) -> PathBuf {
+        self.state_root().join("blocks")
+    }
+
+    pub fn pins_dir(&self) -> PathBuf {
+        self.state_root().join("pins")
+    }
+
+    pub fn store_lock(&self) -> PathBuf {
+        self.state_root().join("store.lock")
+    }
+}
+
+fn load_config() -> Result<ConfigFile, Error> {
+    if let Some(path) = std::env::var_os("IPKG_CONFIG").filter(|v| !v.is_empty()) {
+        let path = PathBuf::from(path);
+        return ConfigFile::load(&path)?.ok_or(Error::Io {
+            source: std::io::Error::new(std::io::ErrorKind::NotFound, "no such file"),
+            path,
+        });
+    }
+    let system = ConfigFile::load(Path::new("/etc/ipkg/config.toml"))?.unwrap_or_default();
+    let user_dir = std::env::var_os("XDG_CONFIG_HOME")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".config")));
+    let user = match user_dir {
+        Some(dir) => ConfigFile::load(&dir.join("ipkg/config.toml"))?.unwrap_or_default(),
+        None => ConfigFile::default(),
+    };
+    Ok(system.merge(user))
+}

@@ -1,0 +1,87 @@
+//! The errors operations return, and the exit code of each class.
+//!
+//! | code | meaning |
+//! |------|---------|
+//! | 0 | success |
+//! | 1 | an operation failed (I/O, a source failed) |
+//! | 2 | the command line was wrong |
+//! | 3 | something named was not found (a block, a path, a package) |
+//! | 4 | verification failed (a hash, a signature, a rollback) |
+//! | 5 | unsafe input refused (a hostile path or symlink) |
+//! | 6 | a conflict (the destination exists, a file ipkg does not own) |
+
+use std::path::PathBuf;
+
+use crate::content::GetError;
+
+/// Exit codes, one per failure class (documented in the README).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExitCode {
+    Failure = 1,
+    Usage = 2,
+    NotFound = 3,
+    Verification = 4,
+    Unsafe = 5,
+    Conflict = 6,
+}
+
+/// An operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("could not access `{}`", path.display())]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("invalid config file `{}`: {message}", path.display())]
+    Config { path: PathBuf, message: String },
+    #[error("cannot find a home directory: set `HOME`, or pass `--prefix`")]
+    NoHome,
+    #[error("{0}")]
+    Usage(String),
+    #[error(transparent)]
+    Block(#[from] GetError),
+    #[error("`{}` already exists", path.display())]
+    DestExists { path: PathBuf },
+    #[error("refusing `{path}`: {reason}")]
+    Unsafe { path: String, reason: String },
+    #[error("`{}` is a {kind}, which ipkg cannot add", path.display())]
+    UnsupportedFileType { path: PathBuf, kind: &'static str },
+}
+
+impl Error {
+    pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Error {
+        Error::Io {
+            path: path.into(),
+            source,
+        }
+    }
+
+    /// The exit code for this failure.
+    pub fn exit_code(&self) -> ExitCode {
+        match self {
+            Error::Usage(_) => ExitCode::Usage,
+            Error::Block(GetError::Missing(_)) => ExitCode::NotFound,
+            Error::Block(GetError::Corrupt { .. }) => ExitCode::Verification,
+            Error::Unsafe { .. } => ExitCode::Unsafe,
+            Error::DestExists { .. } => ExitCode::Conflict,
+            _ => ExitCode::Failure,
+        }
+    }
+
+    /// A next step for the user, when there is an obvious one.
+    pub fn hint(&self) -> Option<String> {
+        match self {
+            Error::DestExists { .. } => Some("choose another `-o` path, or remove it first".into()),
+            Error::Block(GetError::Missing(_)) => Some(
+                "the content is not in the local store: import a CAR with `ipkg car import`, or add it with `ipkg add`"
+                    .into(),
+            ),
+            Error::Block(GetError::Corrupt { .. }) => {
+                Some("run `ipkg gc` to drop damaged blocks, then fetch the content again".into())
+            }
+            _ => None,
+        }
+    }
+}
