@@ -209,7 +209,7 @@ mod tests {
     use proptest::prelude::*;
 
     fn some_cid(i: u8) -> Cid {
-        cid_of((i & 1), Codec::DagPb, &[i])
+        cid_of(i & 1, Codec::DagPb, &[i])
     }
 
     #[test]
