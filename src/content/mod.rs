@@ -16,6 +16,7 @@ pub mod importer;
 pub mod profile;
 pub mod reader;
 pub mod unixfs;
+pub mod varint;
 
 pub use self::cid::{Block, Cid, Codec};
 
