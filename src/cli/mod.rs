@@ -147,3 +147,18 @@ fn is_broken_pipe(e: &Error) -> bool {
 pub(crate) fn stdout_err(e: io::Error) -> Error {
     Error::io("<stdout>", e)
 }
+
+/// Split `CID/path`, `/ipfs/CID/path` or `ipfs://CID/path` into the root and the
+/// path inside it.
+pub(crate) fn split_cid_path(target: &str) -> Result<(crate::content::Cid, String), Error> {
+    let t = target
+        .strip_prefix("ipfs://")
+        .or_else(|| target.strip_prefix("/ipfs/"))
+        .unwrap_or(target);
+    let (cid, path) = match t.split_once('/') {
+        Some((c, p)) => (c, p),
+        None => (t, ""),
+    };
+    let cid = crate::content::cid::parse(cid).map_err(|e| Error::Usage(e.to_string()))?;
+    Ok((cid, path.trim_matches('/').to_string()))
+}

@@ -91,3 +91,34 @@ impl BlockGet for std::collections::HashMap<Cid, Vec<u8>> {
         self.get(cid).cloned().ok_or(GetError::Missing(*cid))
     }
 }
+
+/// Why the links of a block could not be listed.
+#[derive(Debug, thiserror::Error)]
+pub enum LinksError {
+    #[error("block `{cid}` is not valid dag-pb")]
+    DagPb {
+        cid: Cid,
+        #[source]
+        source: dagpb::DagPbError,
+    },
+    #[error("block `{cid}` uses codec 0x{code:x}, which ipkg cannot traverse")]
+    UnknownCodec { cid: Cid, code: u64 },
+}
+
+/// The CIDs a block links to, in the order they appear.
+pub fn links_of(cid: &Cid, data: &[u8]) -> Result<Vec<Cid>, LinksError> {
+    match Codec::from_code(cid.codec()) {
+        Some(Codec::Raw) | Some(Codec::Libp2pKey) => Ok(Vec::new()),
+        Some(Codec::DagPb) => {
+            let node = dagpb::PbNode::decode(data).map_err(|source| LinksError::DagPb {
+                cid: *cid,
+                source,
+            })?;
+            Ok(node.links.into_iter().map(|l| l.cid).collect())
+        }
+        Some(Codec::DagCbor) | None => Err(LinksError::UnknownCodec {
+            cid: *cid,
+            code: cid.codec(),
+        }),
+    }
+}

@@ -42,10 +42,18 @@ pub enum Error {
     Usage(String),
     #[error(transparent)]
     Block(#[from] GetError),
+    #[error(transparent)]
+    Read(#[from] crate::content::reader::ReadError),
     #[error("`{}` already exists", path.display())]
     DestExists { path: PathBuf },
     #[error("refusing `{path}`: {reason}")]
     Unsafe { path: String, reason: String },
+    #[error("cannot read CAR file `{}`", path.display())]
+    Car {
+        path: PathBuf,
+        #[source]
+        source: crate::content::car::CarError,
+    },
     #[error("`{}` is a {kind}, which ipkg cannot add", path.display())]
     UnsupportedFileType { path: PathBuf, kind: &'static str },
 }

@@ -27,3 +27,9 @@ pub trait Progress {
 pub struct NoProgress;
 
 impl Progress for NoProgress {}
+
+pub mod add;
+pub mod car;
+pub mod gc;
+pub mod pins;
+pub mod get;

@@ -1,0 +1,52 @@
+//! `ipkg get`: write a file or a directory from the local store to disk.
+
+use std::path::PathBuf;
+
+use crate::ops::get::get;
+use crate::ops::{Error, Progress};
+use crate::sources::store::BlockStore;
+
+use super::gc::human_bytes;
+use super::{Ctx, split_cid_path};
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// `CID`, `CID/path/in/dag` or `/ipfs/CID/path`.
+    #[arg(value_name = "CID[/PATH]")]
+    target: String,
+
+    /// Where to write it (must not exist; default: the CID or the last path
+    /// element, in the current directory).
+    #[arg(short, long, value_name = "DEST")]
+    output: Option<PathBuf>,
+}
+
+pub fn run(args: Args, ctx: &Ctx) -> Result<(), Error> {
+    let (root, path) = split_cid_path(&args.target)?;
+    let dest = args.output.unwrap_or_else(|| {
+        PathBuf::from(
+            path.rsplit('/')
+                .find(|s| !s.is_empty())
+                .map(String::from)
+                .unwrap_or_else(|| root.to_string()),
+        )
+    });
+    let layout = ctx.layout()?;
+    let store = BlockStore::open(layout.blocks_dir()).map_err(|e| Error::io(layout.blocks_dir(), e))?;
+    let bar = ctx.printer.progress();
+    bar.start("Writing", None);
+    let report = get(&store, &root, &path, &dest, &bar)?;
+    bar.finish();
+    ctx.printer.status(
+        "Wrote",
+        format!(
+            "`{}` ({} files, {} directories, {} symlinks, {})",
+            dest.display(),
+            report.files,
+            report.dirs,
+            report.symlinks,
+            human_bytes(report.bytes)
+        ),
+    );
+    Ok(())
+}
