@@ -63,7 +63,7 @@ pub fn slot_prefix(idx: usize, pad: usize) -> String {
 /// log2 of a valid fanout: a power of two, a multiple of 8 and at most
 /// [`MAX_FANOUT`] (boxo `validShardWidth`).
 pub fn fanout_bits(fanout: u64) -> Option<u32> {
-    if fanout >= 8 && fanout <= MAX_FANOUT && fanout.is_power_of_two() {
+    if (8..=MAX_FANOUT).contains(&fanout) && fanout.is_power_of_two() {
         Some(fanout.trailing_zeros())
     } else {
         None
