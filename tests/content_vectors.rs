@@ -261,3 +261,36 @@ fn ipip499_dirs_v1() {
         "bafybeiegvuterwurhdtkikfhbxcldohmxp566vpjdofhzmnhv6o4freidu"
     );
 }
+
+/// The corpus's `sharded/` (files `item{i}` holding `{i}`), built in memory
+/// with modes as `--preserve-mode` records them (files 0644, directory 0755).
+fn sharded_with_modes(profile: &Profile) -> Imported {
+    let mut p = profile.clone();
+    p.preserve_mode = true;
+    let mut dir = DirBuilder::new(&p, Some(0o755));
+    for i in 0..9000 {
+        let mut fb = FileBuilder::new(&p, Some(0o644));
+        fb.push_chunk(i.to_string().as_bytes(), &mut NullSink)
+            .unwrap();
+        dir.add(&format!("item{i}"), fb.finish(&mut NullSink).unwrap())
+            .unwrap();
+    }
+    dir.finish(&mut NullSink).unwrap()
+}
+
+#[test]
+fn kubo_preserve_mode_hamt() {
+    // Kubo 0.42 `ipfs add -r --preserve-mode sharded` (default settings); the
+    // HAMT root carries mode 0755, each file is a dag-pb leaf with 0644.
+    assert_eq!(
+        sharded_with_modes(&Profile::v0_2015()).cid.to_string(),
+        "QmcNArq72m4tFxDYARDTjmTLhewv6LfCoU6BDirqrxj2rZ"
+    );
+    // Kubo 0.42 with `--profile=unixfs-v1-2025` and
+    // `ipfs add -r --preserve-mode --raw-leaves=false sharded` (Kubo refuses
+    // raw leaves with a mode).
+    assert_eq!(
+        sharded_with_modes(&Profile::v1_2025()).cid.to_string(),
+        "bafybeihfbkmmvjih26jyayieacmugkc7i56br7ljvwstfji6kassqfthvy"
+    );
+}

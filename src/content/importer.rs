@@ -25,6 +25,9 @@
 //!   it is given (its `os.FileMode` carries `ModeDir`).
 //! - Symlinks never carry a mode, even with `--preserve-mode`
 //!   (kubo `coreunix.addSymlink`).
+//! - Kubo 0.42's `ipfs add -n --preserve-mode` on a directory fails ("could
+//!   not find Qm…") and prints a CID that differs from the one the same add
+//!   gives without `-n`; ipkg matches the add that stores blocks.
 //! - A directory becomes a HAMT when its size estimate is strictly greater than
 //!   `hamt_threshold` (boxo `io/directory.go`); an empty directory never does.
 //!   Kubo decides while adding entries one by one, but the estimate only grows
