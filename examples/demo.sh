@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The main job, on the embedded default (no IPFS daemon): build ipkg, then
-# add a program directory, export it as a CAR, import the CAR into a second,
+# add a program directory (recording its executable bits), export it as a CAR, import the CAR into a second,
 # empty store and rebuild the program from it, byte for byte.
 #
 # Later milestones extend this to publish -> install -> run -> switch -> remove.
@@ -19,7 +19,7 @@ mkdir -p "$HOME"
 
 src="$here/examples/packages/hello/1.0.0"
 echo "==> ipkg add $src (publisher's store)"
-cid=$("$ipkg" --prefix "$work/publisher" add -q "$src")
+cid=$("$ipkg" --prefix "$work/publisher" add -q --preserve-mode "$src")
 echo "    root CID: $cid"
 
 echo "==> ipkg car export $cid"
@@ -35,6 +35,6 @@ echo "==> running the program we got back"
 "$work/hello/bin/hello" world
 
 echo "==> the same tree gives the same CID every time"
-again=$("$ipkg" --prefix "$work/user" add -q --only-hash "$work/hello")
+again=$("$ipkg" --prefix "$work/user" add -q --preserve-mode --only-hash "$work/hello")
 [ "$again" = "$cid" ] && echo "    $again"
 echo "ok: add -> car export -> car import -> get reproduced the program"

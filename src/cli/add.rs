@@ -102,8 +102,10 @@ pub fn run(args: Args, ctx: &Ctx) -> Result<(), Error> {
         None
     } else {
         let layout = ctx.layout()?;
-        let lock = StoreLock::shared(&layout.store_lock()).map_err(|e| Error::io(layout.store_lock(), e))?;
-        let store = BlockStore::open(layout.blocks_dir()).map_err(|e| Error::io(layout.blocks_dir(), e))?;
+        let lock = StoreLock::shared(&layout.store_lock())
+            .map_err(|e| Error::io(layout.store_lock(), e))?;
+        let store =
+            BlockStore::open(layout.blocks_dir()).map_err(|e| Error::io(layout.blocks_dir(), e))?;
         let pins = Pins::open(layout.pins_dir())?;
         Some((store, pins, lock))
     };

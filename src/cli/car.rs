@@ -3,9 +3,9 @@
 use std::path::PathBuf;
 
 use crate::content::cid::parse;
+use crate::ops::Error;
 use crate::ops::car::{export, import};
 use crate::ops::pins::Pins;
-use crate::ops::Error;
 use crate::sources::store::{BlockStore, StoreLock};
 
 use super::gc::human_bytes;
@@ -34,8 +34,10 @@ pub enum Command {
 
 pub fn run(cmd: Command, ctx: &Ctx) -> Result<(), Error> {
     let layout = ctx.layout()?;
-    let _lock = StoreLock::shared(&layout.store_lock()).map_err(|e| Error::io(layout.store_lock(), e))?;
-    let store = BlockStore::open(layout.blocks_dir()).map_err(|e| Error::io(layout.blocks_dir(), e))?;
+    let _lock =
+        StoreLock::shared(&layout.store_lock()).map_err(|e| Error::io(layout.store_lock(), e))?;
+    let store =
+        BlockStore::open(layout.blocks_dir()).map_err(|e| Error::io(layout.blocks_dir(), e))?;
     let p = &ctx.printer;
     match cmd {
         Command::Export { cid, output } => {
@@ -49,7 +51,11 @@ pub fn run(cmd: Command, ctx: &Ctx) -> Result<(), Error> {
             crate::ops::Progress::finish(&bar);
             p.status(
                 "Exported",
-                format!("`{cid}` to `{}` ({blocks} blocks, {})", output.display(), human_bytes(bytes)),
+                format!(
+                    "`{cid}` to `{}` ({blocks} blocks, {})",
+                    output.display(),
+                    human_bytes(bytes)
+                ),
             );
         }
         Command::Import { file, no_pin } => {

@@ -18,7 +18,8 @@ pub struct Args {
 pub fn run(args: Args, ctx: &Ctx) -> Result<(), Error> {
     let (root, path) = split_cid_path(&args.target)?;
     let layout = ctx.layout()?;
-    let store = BlockStore::open(layout.blocks_dir()).map_err(|e| Error::io(layout.blocks_dir(), e))?;
+    let store =
+        BlockStore::open(layout.blocks_dir()).map_err(|e| Error::io(layout.blocks_dir(), e))?;
     let stdout = io::stdout();
     let mut out = io::BufWriter::with_capacity(1 << 16, stdout.lock());
     cat(&store, &root, &path, &mut out)?;

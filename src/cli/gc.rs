@@ -21,7 +21,9 @@ pub fn run(args: Args, ctx: &Ctx) -> Result<(), Error> {
         return p.json(&v).map_err(stdout_err);
     }
     for cid in &report.missing {
-        p.warn(format!("a pinned root reaches `{cid}`, which is not in the store"));
+        p.warn(format!(
+            "a pinned root reaches `{cid}`, which is not in the store"
+        ));
     }
     for cid in &report.corrupt {
         p.warn(format!("block `{cid}` was damaged and is removed"));

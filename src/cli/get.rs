@@ -32,7 +32,8 @@ pub fn run(args: Args, ctx: &Ctx) -> Result<(), Error> {
         )
     });
     let layout = ctx.layout()?;
-    let store = BlockStore::open(layout.blocks_dir()).map_err(|e| Error::io(layout.blocks_dir(), e))?;
+    let store =
+        BlockStore::open(layout.blocks_dir()).map_err(|e| Error::io(layout.blocks_dir(), e))?;
     let bar = ctx.printer.progress();
     bar.start("Writing", None);
     let report = get(&store, &root, &path, &dest, &bar)?;

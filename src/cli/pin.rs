@@ -53,7 +53,9 @@ pub fn run(cmd: Command, ctx: &Ctx) -> Result<(), Error> {
                     .iter()
                     .map(|(c, l)| serde_json::json!({"cid": c.to_string(), "labels": l}))
                     .collect();
-                ctx.printer.json(&serde_json::Value::Array(v)).map_err(stdout_err)?;
+                ctx.printer
+                    .json(&serde_json::Value::Array(v))
+                    .map_err(stdout_err)?;
             } else {
                 for (cid, labels) in list {
                     let labels: Vec<_> = labels.into_iter().collect();

@@ -80,7 +80,10 @@ impl Printer {
     /// Progress for a long operation: a bar on a terminal, nothing otherwise.
     pub fn progress(&self) -> BarProgress {
         let bar = if self.tty && self.verbosity >= Verbosity::Normal && !self.json {
-            Some(ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr()))
+            Some(ProgressBar::with_draw_target(
+                None,
+                ProgressDrawTarget::stderr(),
+            ))
         } else {
             None
         };
@@ -127,8 +130,10 @@ impl Progress for BarProgress {
                     );
                 }
                 None => bar.set_style(
-                    ProgressStyle::with_template("{prefix:>12.cyan.bold} {spinner} {bytes} {bytes_per_sec}")
-                        .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+                    ProgressStyle::with_template(
+                        "{prefix:>12.cyan.bold} {spinner} {bytes} {bytes_per_sec}",
+                    )
+                    .unwrap_or_else(|_| ProgressStyle::default_spinner()),
                 ),
             }
             bar.set_prefix(what.to_string());

@@ -10,9 +10,9 @@ use std::io::{self, Read};
 use std::os::unix::fs::{FileTypeExt, PermissionsExt};
 use std::path::Path;
 
+use crate::content::BlockSink;
 use crate::content::importer::{DirBuilder, FileBuilder, Imported, symlink};
 use crate::content::profile::Profile;
-use crate::content::BlockSink;
 
 use super::{Error, Progress};
 
@@ -42,7 +42,14 @@ pub fn add_path(
     progress: &dyn Progress,
 ) -> Result<Imported, Error> {
     let meta = fs::symlink_metadata(path).map_err(|e| Error::io(path, e))?;
-    add_entry(path, &meta, opts, sink, progress, &mut vec![0u8; opts.profile.chunk_size])
+    add_entry(
+        path,
+        &meta,
+        opts,
+        sink,
+        progress,
+        &mut vec![0u8; opts.profile.chunk_size],
+    )
 }
 
 fn mode_for(meta: &fs::Metadata, opts: &AddOptions) -> Option<u32> {

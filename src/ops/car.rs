@@ -21,7 +21,12 @@ use super::{Error, Progress};
 
 /// Write the DAG under `root` from `store` into a CARv1 at `dest`.
 /// Returns the number of blocks and bytes written.
-pub fn export(store: &BlockStore, root: &Cid, dest: &Path, progress: &dyn Progress) -> Result<(u64, u64), Error> {
+pub fn export(
+    store: &BlockStore,
+    root: &Cid,
+    dest: &Path,
+    progress: &dyn Progress,
+) -> Result<(u64, u64), Error> {
     let dir = match dest.parent() {
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),
@@ -31,7 +36,8 @@ pub fn export(store: &BlockStore, root: &Cid, dest: &Path, progress: &dyn Progre
         .tempfile_in(dir)
         .map_err(|e| Error::io(dir, e))?;
     let out = BufWriter::new(tmp.as_file().try_clone().map_err(|e| Error::io(dest, e))?);
-    let mut writer = CarWriter::new(out, std::slice::from_ref(root)).map_err(|e| Error::io(dest, e))?;
+    let mut writer =
+        CarWriter::new(out, std::slice::from_ref(root)).map_err(|e| Error::io(dest, e))?;
     let mut seen = HashSet::new();
     let mut stack = vec![*root];
     let mut blocks = 0u64;
@@ -40,7 +46,9 @@ pub fn export(store: &BlockStore, root: &Cid, dest: &Path, progress: &dyn Progre
             continue;
         }
         let data = store.get(&cid)?;
-        writer.write_block(&cid, &data).map_err(|e| Error::io(dest, e))?;
+        writer
+            .write_block(&cid, &data)
+            .map_err(|e| Error::io(dest, e))?;
         blocks += 1;
         progress.advance(data.len() as u64);
         let children = links_of(&cid, &data).map_err(|e| Error::Unsafe {
@@ -77,12 +85,17 @@ pub struct ImportReport {
 }
 
 /// Read every block of the CAR at `path` into `store`.
-pub fn import(store: &BlockStore, path: &Path, progress: &dyn Progress) -> Result<ImportReport, Error> {
+pub fn import(
+    store: &BlockStore,
+    path: &Path,
+    progress: &dyn Progress,
+) -> Result<ImportReport, Error> {
     let file = File::open(path).map_err(|e| Error::io(path, e))?;
-    let mut reader = CarReader::new(BufReader::with_capacity(1 << 20, file)).map_err(|e| Error::Car {
-        path: path.to_path_buf(),
-        source: e,
-    })?;
+    let mut reader =
+        CarReader::new(BufReader::with_capacity(1 << 20, file)).map_err(|e| Error::Car {
+            path: path.to_path_buf(),
+            source: e,
+        })?;
     let mut report = ImportReport {
         roots: reader.roots().to_vec(),
         ..ImportReport::default()

@@ -33,12 +33,10 @@ impl ConfigFile {
                 });
             }
         };
-        toml::from_str(&text)
-            .map(Some)
-            .map_err(|e| Error::Config {
-                path: path.to_path_buf(),
-                message: e.to_string(),
-            })
+        toml::from_str(&text).map(Some).map_err(|e| Error::Config {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        })
     }
 
     /// Values of `other` win over `self`'s.
@@ -70,7 +68,11 @@ impl Layout {
     /// Resolve the layout from overrides, environment and config files.
     pub fn resolve(overrides: &Overrides) -> Result<Layout, Error> {
         let config = load_config()?;
-        let env_path = |name: &str| std::env::var_os(name).filter(|v| !v.is_empty()).map(PathBuf::from);
+        let env_path = |name: &str| {
+            std::env::var_os(name)
+                .filter(|v| !v.is_empty())
+                .map(PathBuf::from)
+        };
         let is_root = unsafe { libc::geteuid() } == 0;
         let home = std::env::var_os("HOME").map(PathBuf::from);
 

@@ -31,7 +31,8 @@ pub struct GcReport {
 pub fn gc(layout: &Layout, dry_run: bool) -> Result<GcReport, Error> {
     let _lock = StoreLock::exclusive(&layout.store_lock())
         .map_err(|e| Error::io(layout.store_lock(), e))?;
-    let store = BlockStore::open(layout.blocks_dir()).map_err(|e| Error::io(layout.blocks_dir(), e))?;
+    let store =
+        BlockStore::open(layout.blocks_dir()).map_err(|e| Error::io(layout.blocks_dir(), e))?;
     let pins = Pins::open(layout.pins_dir())?;
     let roots: Vec<Cid> = pins.list()?.into_iter().map(|(c, _)| c).collect();
     gc_store(&store, &roots, dry_run)

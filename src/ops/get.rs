@@ -12,7 +12,7 @@ use std::io::{self, BufWriter, Write};
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Component, Path};
 
-use crate::content::reader::{self, FileReader, NodeKind};
+use crate::content::reader::{self, FileReader};
 use crate::content::{BlockGet, Cid};
 
 use super::{Error, Progress};
@@ -50,7 +50,14 @@ pub fn get(
         .map_err(|e| Error::io(parent, e))?;
     let staged = tmp.path().join("out");
     let mut report = GetReport::default();
-    extract(blocks, &cid, &staged, &mut Vec::new(), &mut report, progress)?;
+    extract(
+        blocks,
+        &cid,
+        &staged,
+        &mut Vec::new(),
+        &mut report,
+        progress,
+    )?;
     rename_noreplace(&staged, dest).map_err(|e| {
         if e.kind() == io::ErrorKind::AlreadyExists {
             Error::DestExists {
@@ -64,9 +71,14 @@ pub fn get(
 }
 
 /// Stream the file at `root/path` into `out`.
-pub fn cat(blocks: &dyn BlockGet, root: &Cid, path: &str, out: &mut dyn Write) -> Result<u64, Error> {
+pub fn cat(
+    blocks: &dyn BlockGet,
+    root: &Cid,
+    path: &str,
+    out: &mut dyn Write,
+) -> Result<u64, Error> {
     let cid = reader::resolve_path(&blocks, root, path)?;
-    let mut file = FileReader::open(&blocks, &cid)?;
+    let mut file = FileReader::new(blocks, &cid)?;
     let n = io::copy(&mut file, out).map_err(|e| read_or_write_error(e, &cid))?;
     Ok(n)
 }
@@ -74,8 +86,14 @@ pub fn cat(blocks: &dyn BlockGet, root: &Cid, path: &str, out: &mut dyn Write) -
 /// A failure inside `io::copy` is either the reader's (a missing or corrupt
 /// block, carried as the io::Error's inner error) or the writer's.
 fn read_or_write_error(e: io::Error, cid: &Cid) -> Error {
-    match e.get_ref().and_then(|inner| inner.downcast_ref::<reader::ReadError>()) {
-        Some(_) => match e.into_inner().map(|inner| inner.downcast::<reader::ReadError>()) {
+    match e
+        .get_ref()
+        .and_then(|inner| inner.downcast_ref::<reader::ReadError>())
+    {
+        Some(_) => match e
+            .into_inner()
+            .map(|inner| inner.downcast::<reader::ReadError>())
+        {
             Some(Ok(read)) => Error::Read(*read),
             _ => Error::Usage(format!("could not read `{cid}`")),
         },
@@ -91,9 +109,11 @@ fn extract(
     report: &mut GetReport,
     progress: &dyn Progress,
 ) -> Result<(), Error> {
-    match reader::stat(&blocks, cid)? {
-        NodeKind::File { mode, .. } => {
-            let mut reader = FileReader::open(&blocks, cid)?;
+    let stat = reader::stat(&blocks, cid)?;
+    let mode = stat.mode;
+    if stat.kind.is_file() {
+        {
+            let mut reader = FileReader::new(blocks, cid)?;
             let file = OpenOptions::new()
                 .write(true)
                 .create_new(true)
@@ -101,11 +121,14 @@ fn extract(
                 .open(path)
                 .map_err(|e| Error::io(path, e))?;
             let mut out = BufWriter::with_capacity(1 << 20, file);
-            let n = io::copy(&mut reader, &mut out).map_err(|e| match read_or_write_error(e, cid) {
-                Error::Io { source, .. } => Error::io(path, source),
-                other => other,
-            })?;
-            let file = out.into_inner().map_err(|e| Error::io(path, e.into_error()))?;
+            let n =
+                io::copy(&mut reader, &mut out).map_err(|e| match read_or_write_error(e, cid) {
+                    Error::Io { source, .. } => Error::io(path, source),
+                    other => other,
+                })?;
+            let file = out
+                .into_inner()
+                .map_err(|e| Error::io(path, e.into_error()))?;
             // Only permission bits; never setuid, setgid or sticky from a DAG.
             let perms = mode.map(|m| m & 0o777).unwrap_or(0o644);
             file.set_permissions(fs::Permissions::from_mode(perms))
@@ -114,7 +137,8 @@ fn extract(
             report.bytes += n;
             progress.advance(n);
         }
-        NodeKind::Directory { mode, .. } => {
+    } else if stat.kind.is_dir() {
+        {
             fs::create_dir(path).map_err(|e| Error::io(path, e))?;
             for entry in reader::list_dir(&blocks, cid)? {
                 rel.push(entry.name.clone());
@@ -129,7 +153,9 @@ fn extract(
                 .map_err(|e| Error::io(path, e))?;
             report.dirs += 1;
         }
-        NodeKind::Symlink { target } => {
+    } else {
+        {
+            let target = reader::read_symlink(&blocks, cid)?;
             check_symlink(rel, &target)?;
             std::os::unix::fs::symlink(&target, path).map_err(|e| Error::io(path, e))?;
             report.symlinks += 1;
@@ -155,7 +181,9 @@ pub fn check_symlink(rel: &[String], target: &str) -> Result<(), Error> {
     }
     let target_path = Path::new(target);
     if target_path.is_absolute() {
-        return Err(refuse(format!("the symlink points to the absolute path `{target}`")));
+        return Err(refuse(format!(
+            "the symlink points to the absolute path `{target}`"
+        )));
     }
     // Depth of the directory holding the link, inside the tree.
     let mut depth = rel.len().saturating_sub(1) as i64;

@@ -31,5 +31,5 @@ impl Progress for NoProgress {}
 pub mod add;
 pub mod car;
 pub mod gc;
-pub mod pins;
 pub mod get;
+pub mod pins;

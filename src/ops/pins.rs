@@ -28,14 +28,19 @@ impl Pins {
     }
 
     fn path(&self, cid: &Cid) -> PathBuf {
-        self.dir.join(Cid::new_v1(cid.codec(), *cid.hash()).to_string())
+        self.dir
+            .join(Cid::new_v1(cid.codec(), *cid.hash()).to_string())
     }
 
     /// The labels a CID is pinned with (empty when it is not pinned).
     pub fn labels(&self, cid: &Cid) -> Result<BTreeSet<String>, Error> {
         let path = self.path(cid);
         match fs::read_to_string(&path) {
-            Ok(text) => Ok(text.lines().filter(|l| !l.is_empty()).map(String::from).collect()),
+            Ok(text) => Ok(text
+                .lines()
+                .filter(|l| !l.is_empty())
+                .map(String::from)
+                .collect()),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(BTreeSet::new()),
             Err(e) => Err(Error::io(path, e)),
         }
