@@ -173,8 +173,7 @@ fn vectors_parse_with_expected_roots_and_verified_blocks() {
 fn vectors_are_complete_except_the_missing_block_one() {
     for &(name, _, _) in VECTORS {
         let (roots, blocks) = read_all(&read_vector(name)).unwrap();
-        let store: HashMap<Cid, Vec<u8>> =
-            blocks.iter().map(|b| (b.cid, b.data.clone())).collect();
+        let store: HashMap<Cid, Vec<u8>> = blocks.iter().map(|b| (b.cid, b.data.clone())).collect();
         // Walk every dag-pb block reachable from the root; raw leaves have no links.
         let mut missing = Vec::new();
         let mut todo = roots.clone();
@@ -196,7 +195,10 @@ fn vectors_are_complete_except_the_missing_block_one() {
             );
             let root_links = dagpb_links(&store[&roots[0]]);
             assert_eq!(root_links.len(), 3);
-            assert_eq!(root_links.iter().filter(|c| store.contains_key(c)).count(), 2);
+            assert_eq!(
+                root_links.iter().filter(|c| store.contains_key(c)).count(),
+                2
+            );
         } else {
             assert!(missing.is_empty(), "{name}: missing {missing:?}");
         }

@@ -221,6 +221,14 @@ impl<R: Read> CarReader<R> {
     fn read_section(&mut self) -> Result<Option<Block>, CarError> {
         let start = self.src.pos;
         let Some(len) = self.src.varint("a section length", true)? else {
+            // Input ended between sections: the end, unless a CARv2 header
+            // promised more payload than there is.
+            if self.src.remaining() > 0 && self.src.end.is_some() {
+                return Err(CarError::Truncated {
+                    offset: start,
+                    what: "the CARv2 data payload",
+                });
+            }
             return Ok(None);
         };
         if len == 0 {
