@@ -957,6 +957,10 @@ pub struct TreeSummary {
 enum ResolveError {
     #[error("`{0}` does not exist in the package")]
     Missing(String),
+    #[error(
+        "`{path}` does not exist in the package: it leads through symlinks to `{missing}`, which is missing"
+    )]
+    Dangling { path: String, missing: String },
     #[error("`{path}` leaves the package: the symlink `{link}` points to `{target}`")]
     Escape {
         path: String,
@@ -994,7 +998,13 @@ fn resolve(tree: &dyn TreeView, path: &str) -> Result<EntryKind, ResolveError> {
         cur.push(c);
         let here = cur.join("/");
         match tree.kind(&here) {
-            None => return Err(ResolveError::Missing(here)),
+            None if hops == 0 => return Err(ResolveError::Missing(path.to_owned())),
+            None => {
+                return Err(ResolveError::Dangling {
+                    path: path.to_owned(),
+                    missing: here,
+                });
+            }
             Some(EntryKind::Symlink { target }) => {
                 hops += 1;
                 if hops > 40 {
