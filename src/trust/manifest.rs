@@ -315,13 +315,7 @@ struct Ctx<'a> {
 
 impl Ctx<'_> {
     fn pos_of(&self, offset: usize) -> Pos {
-        let before = &self.text[..offset.min(self.text.len())];
-        let line = before.matches('\n').count() + 1;
-        let column = before
-            .rfind('\n')
-            .map_or(before.chars().count(), |i| before[i + 1..].chars().count())
-            + 1;
-        Pos { line, column }
+        pos_at(self.text, offset)
     }
 
     /// Where the value of `table.key` (or of the table itself) is.
@@ -383,7 +377,7 @@ impl Ctx<'_> {
     }
 
     /// Turn a serde error into one naming the key, found from its span.
-    fn from_serde(&self, e: toml::de::Error) -> ManifestError {
+    fn serde_error(&self, e: toml::de::Error) -> ManifestError {
         let message = e.message().to_owned();
         let start = e.span().map(|s| s.start);
         // `missing field `x`` points at the table; name the field.
@@ -447,6 +441,21 @@ impl Ctx<'_> {
     }
 }
 
+/// The 1-based line and column (in characters) of byte `offset` in `text`.
+fn pos_at(text: &str, offset: usize) -> Pos {
+    let mut offset = offset.min(text.len());
+    while !text.is_char_boundary(offset) {
+        offset -= 1;
+    }
+    let before = &text[..offset];
+    let line = before.matches('\n').count() + 1;
+    let column = before
+        .rfind('\n')
+        .map_or(before.chars().count(), |i| before[i + 1..].chars().count())
+        + 1;
+    Pos { line, column }
+}
+
 fn render_key(table: &str, key: Option<&str>) -> String {
     match (table.is_empty(), key) {
         (true, Some(k)) => k.to_owned(),
@@ -469,16 +478,7 @@ impl Manifest {
     /// Parse and check `ipkg.toml` text. `file` is used only in messages.
     pub fn parse(text: &str, file: &Path) -> Result<Manifest, ManifestError> {
         let doc = DeTable::parse(text).map_err(|e| {
-            let ctx_pos = e.span().map(|s| {
-                let before = &text[..s.start.min(text.len())];
-                Pos {
-                    line: before.matches('\n').count() + 1,
-                    column: before
-                        .rfind('\n')
-                        .map_or(before.chars().count(), |i| before[i + 1..].chars().count())
-                        + 1,
-                }
-            });
+            let ctx_pos = e.span().map(|s| pos_at(text, s.start));
             ManifestError::Syntax {
                 file: file.to_path_buf(),
                 pos: ctx_pos,
@@ -505,7 +505,7 @@ impl Manifest {
             ));
         }
         ctx.check_known_keys()?;
-        let raw: RawManifest = toml::from_str(text).map_err(|e| ctx.from_serde(e))?;
+        let raw: RawManifest = toml::from_str(text).map_err(|e| ctx.serde_error(e))?;
         build(&ctx, raw)
     }
 

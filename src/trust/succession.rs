@@ -261,7 +261,8 @@ mod tests {
         assert_eq!(back, ab);
 
         let rel = release(&c);
-        let err = check_publisher(Some(&a.ipns_name()), &rel, &[ab.clone()]).unwrap_err();
+        let err =
+            check_publisher(Some(&a.ipns_name()), &rel, std::slice::from_ref(&ab)).unwrap_err();
         assert_eq!(
             err.to_string(),
             format!(
