@@ -1,6 +1,6 @@
 //! CAR files: CARv1 read and write, CARv2 read.
 //!
-//! A CAR (Content Addressable aRchive) is a header naming one or more root CIDs
+//! A CAR (Content Addressable aRchive) is a header naming zero or more root CIDs
 //! followed by a sequence of sections, each `varint(len) | CID | block bytes`.
 //! ipkg reads CARs from users (`ipkg install ./file.car`, `ipkg car import`) and
 //! from trustless gateways, and writes them for `ipkg car export` and `ipkg serve`.
@@ -11,8 +11,8 @@
 //! - CARv2: <https://ipld.io/specs/transport/car/carv2/> (11-byte pragma, 40-byte
 //!   header with characteristics, data offset, data size, index offset, all
 //!   little-endian, then a CARv1 payload at the data offset).
-//! - Varints: multiformats unsigned-varint (at most 9 bytes, minimal encoding),
-//!   as go-car reads them through `go-varint`.
+//! - Varints: <https://github.com/multiformats/unsigned-varint> (at most 9
+//!   bytes, minimal encoding).
 //!
 //! Goals:
 //! - Stream: [`CarReader`] holds one section at a time, so memory is O(one block)
@@ -36,6 +36,20 @@
 //! - DAG completeness: a CAR may hold any set of blocks (duplicates and blocks the
 //!   roots do not reach included). Walking the DAG and noticing missing blocks is
 //!   the job of the UnixFS reader over a [`super::BlockGet`].
+//!
+//! Decisions where the specs leave room (tolerant where it costs no safety):
+//! - Roots: a header with an empty `roots` list is read (the spec leaves it
+//!   open, go-car v2 writes such CARs, and the IPLD maintainers advise new
+//!   readers to accept them: <https://github.com/ipld/ipld/issues/287>); whoever
+//!   needs a root, such as install, checks for one. A missing `roots` key is an
+//!   error.
+//! - Header keys may come in any order and unknown keys are skipped (as go-car's
+//!   struct decoding does); duplicate keys, indefinite lengths and trailing bytes
+//!   are errors. Headers over [`MAX_HEADER_SIZE`] are refused.
+//! - Zero-length sections are errors (go-car's `ZeroLengthSectionAsEOF` is an
+//!   opt-in for padded CARv2 payloads; here a CARv2 payload ends at its declared
+//!   data size, so padding after it is never read).
+//! - Varints must be minimal and at most 9 bytes (multiformats unsigned-varint).
 
 use std::io::{self, Read, Write};
 
@@ -179,8 +193,8 @@ impl<R: Read> CarReader<R> {
         }
     }
 
-    /// The roots named in the (inner CARv1) header, in order. May be empty: see
-    /// [`Header::roots_v1`].
+    /// The roots named in the (inner CARv1) header, in order. May be empty (the
+    /// spec leaves it open; see the module docs): callers that need a root check.
     pub fn roots(&self) -> &[Cid] {
         &self.roots
     }
@@ -221,6 +235,14 @@ impl<R: Read> CarReader<R> {
     fn read_section(&mut self) -> Result<Option<Block>, CarError> {
         let start = self.src.pos;
         let Some(len) = self.src.varint("a section length", true)? else {
+            // Input ended between sections: the end, unless a CARv2 header
+            // promised more payload than there is.
+            if self.src.remaining() > 0 && self.src.end.is_some() {
+                return Err(CarError::Truncated {
+                    offset: start,
+                    what: "the CARv2 data payload",
+                });
+            }
             return Ok(None);
         };
         if len == 0 {
@@ -305,8 +327,8 @@ pub struct CarWriter<W: Write> {
 }
 
 impl<W: Write> CarWriter<W> {
-    /// Write the CARv1 header for `roots`. Zero roots are allowed (see
-    /// [`Header::roots_v1`]), though Kubo never writes such a CAR.
+    /// Write the CARv1 header for `roots`. Zero roots are allowed (readers that
+    /// follow go-car v0 refuse such a CAR; Kubo never writes one).
     pub fn new(mut w: W, roots: &[Cid]) -> io::Result<Self> {
         let header = encode_header(roots);
         w.write_all(&header)?;
@@ -539,7 +561,7 @@ impl VarintError {
 }
 
 /// Decode a multiformats unsigned varint from the front of `bytes`: at most 9
-/// bytes (63 bits), and minimal (no trailing `0x00` group), as go-varint demands.
+/// bytes (63 bits), and minimal (no trailing `0x00` group), as its spec demands.
 fn decode_varint(bytes: &[u8]) -> Result<(u64, usize), VarintError> {
     let mut n: u64 = 0;
     for (i, &b) in bytes.iter().enumerate() {
