@@ -101,6 +101,49 @@ fn put_block(sink: &mut dyn BlockSink, version: u8, codec: Codec, bytes: &[u8]) 
     Ok(cid)
 }
 
+/// Encode one leaf and compute its CID without writing it: a raw block is the
+/// chunk itself (nothing is copied); a dag-pb leaf is
+/// `{ Data: UnixFS { Type: File, Data: chunk, filesize: n, mode } }`, encoded
+/// straight into `buf`. Pure, so leaves can be hashed on several threads.
+fn encode_leaf(
+    cid_version: u8,
+    raw: bool,
+    chunk: &[u8],
+    mode: Option<u32>,
+    buf: &mut Vec<u8>,
+) -> Child {
+    let n = chunk.len() as u64;
+    if raw {
+        return Child {
+            cid: sha256_cid(1, Codec::Raw, &Sha256::digest(chunk)),
+            tsize: n,
+            filesize: n,
+        };
+    }
+    let mut inner_len = 2 + 1 + varint::len(n) + chunk.len() + 1 + varint::len(n);
+    if let Some(m) = mode {
+        inner_len += 1 + varint::len(u64::from(m));
+    }
+    buf.clear();
+    buf.reserve(inner_len + 1 + varint::len(inner_len as u64));
+    buf.push(0x0a);
+    varint::put(buf, inner_len as u64);
+    buf.extend_from_slice(&[0x08, DataType::File as u8, 0x12]);
+    varint::put(buf, n);
+    buf.extend_from_slice(chunk);
+    buf.push(0x18);
+    varint::put(buf, n);
+    if let Some(m) = mode {
+        buf.push(0x38);
+        varint::put(buf, u64::from(m));
+    }
+    Child {
+        cid: sha256_cid(cid_version, Codec::DagPb, &Sha256::digest(&buf[..])),
+        tsize: buf.len() as u64,
+        filesize: n,
+    }
+}
+
 #[derive(Debug, Clone, Copy)]
 struct Child {
     cid: Cid,
@@ -228,41 +271,64 @@ impl FileBuilder {
         mode: Option<u32>,
         sink: &mut dyn BlockSink,
     ) -> io::Result<Child> {
-        let n = chunk.len() as u64;
-        if self.raw_leaves {
-            let cid = put_block(sink, 1, Codec::Raw, chunk)?;
-            return Ok(Child {
-                cid,
-                tsize: n,
-                filesize: n,
-            });
+        let leaf = encode_leaf(
+            self.cid_version,
+            self.raw_leaves,
+            chunk,
+            mode,
+            &mut self.buf,
+        );
+        let bytes: &[u8] = if self.raw_leaves { chunk } else { &self.buf };
+        sink.put(&leaf.cid, bytes)?;
+        Ok(leaf)
+    }
+
+    /// Add several consecutive chunks at once, hashing them on as many threads
+    /// as there are chunks (the caller sizes the batch to the machine). The
+    /// result is exactly that of calling [`FileBuilder::push_chunk`] on each in
+    /// turn; blocks reach the sink in the same order.
+    pub fn push_chunks(&mut self, chunks: &[&[u8]], sink: &mut dyn BlockSink) -> io::Result<()> {
+        // A moded file keeps its first chunk back (see `first_chunk`), and a
+        // single chunk gains nothing from a thread: take the plain path.
+        if self.mode.is_some() || chunks.len() < 2 {
+            for chunk in chunks {
+                self.push_chunk(chunk, sink)?;
+            }
+            return Ok(());
         }
-        // dag-pb { Data: UnixFS { Type: File, Data: chunk, filesize: n, mode } },
-        // written straight into one buffer.
-        let mut inner_len = 2 + 1 + varint::len(n) + chunk.len() + 1 + varint::len(n);
-        if let Some(m) = mode {
-            inner_len += 1 + varint::len(u64::from(m));
+        let (version, raw) = (self.cid_version, self.raw_leaves);
+        let leaves: Vec<(Child, Vec<u8>)> = std::thread::scope(|scope| {
+            let handles: Vec<_> = chunks[1..]
+                .iter()
+                .map(|chunk| {
+                    scope.spawn(move || {
+                        let mut buf = Vec::new();
+                        (encode_leaf(version, raw, chunk, None, &mut buf), buf)
+                    })
+                })
+                .collect();
+            let mut buf = Vec::new();
+            let first = (encode_leaf(version, raw, chunks[0], None, &mut buf), buf);
+            let mut out = vec![first];
+            // A panic in a hashing thread is a bug in this function, not bad input.
+            out.extend(
+                handles
+                    .into_iter()
+                    .map(|h| h.join().expect("leaf hashing thread panicked")),
+            );
+            out
+        });
+        for (chunk, (leaf, encoded)) in chunks.iter().zip(leaves) {
+            if chunk.is_empty() {
+                continue;
+            }
+            let bytes: &[u8] = if raw { chunk } else { &encoded };
+            sink.put(&leaf.cid, bytes)?;
+            self.leaves += 1;
+            self.size += chunk.len() as u64;
+            self.push_child(0, leaf, sink)?;
         }
-        let buf = &mut self.buf;
-        buf.clear();
-        buf.reserve(inner_len + 1 + varint::len(inner_len as u64));
-        buf.push(0x0a);
-        varint::put(buf, inner_len as u64);
-        buf.extend_from_slice(&[0x08, DataType::File as u8, 0x12]);
-        varint::put(buf, n);
-        buf.extend_from_slice(chunk);
-        buf.push(0x18);
-        varint::put(buf, n);
-        if let Some(m) = mode {
-            buf.push(0x38);
-            varint::put(buf, u64::from(m));
-        }
-        let cid = put_block(sink, self.cid_version, Codec::DagPb, buf)?;
-        Ok(Child {
-            cid,
-            tsize: buf.len() as u64,
-            filesize: n,
-        })
+        Ok(())
     }
 
     fn push_child(
@@ -533,5 +599,47 @@ mod tests {
         }
         d.add("a", f).unwrap();
         assert!(matches!(d.add("a", f), Err(ImportError::Duplicate(_))));
+    }
+}
+
+#[cfg(test)]
+mod parallel_tests {
+    use super::*;
+    use crate::content::MemSink;
+
+    /// `push_chunks` (hashing on several threads) must give exactly the blocks,
+    /// in exactly the order, that one `push_chunk` per chunk gives.
+    #[test]
+    fn push_chunks_equals_push_chunk() {
+        let data: Vec<u8> = (0..200_000u32).map(|i| (i * 7 % 251) as u8).collect();
+        for (version, raw) in [(0u8, false), (1, false), (1, true)] {
+            let mut profile = Profile::v1_2025();
+            profile.cid_version = version;
+            profile.raw_leaves = raw;
+            profile.chunk_size = 1000;
+            profile.max_links = 5;
+            let chunks: Vec<&[u8]> = data.chunks(profile.chunk_size).collect();
+
+            let mut serial = MemSink::default();
+            let mut fb = FileBuilder::new(&profile, None);
+            for c in &chunks {
+                fb.push_chunk(c, &mut serial).unwrap();
+            }
+            let a = fb.finish(&mut serial).unwrap();
+
+            for width in [2, 3, 7] {
+                let mut parallel = MemSink::default();
+                let mut fb = FileBuilder::new(&profile, None);
+                for batch in chunks.chunks(width) {
+                    fb.push_chunks(batch, &mut parallel).unwrap();
+                }
+                let b = fb.finish(&mut parallel).unwrap();
+                assert_eq!(a, b, "v{version} raw={raw} width={width}");
+                assert_eq!(
+                    serial.blocks, parallel.blocks,
+                    "v{version} raw={raw} width={width}"
+                );
+            }
+        }
     }
 }

@@ -9,6 +9,7 @@ use std::fs::{self, File};
 use std::io::{self, Read};
 use std::os::unix::fs::{FileTypeExt, PermissionsExt};
 use std::path::Path;
+use std::sync::mpsc;
 
 use crate::content::BlockSink;
 use crate::content::importer::{DirBuilder, FileBuilder, Imported, symlink};
@@ -134,6 +135,11 @@ fn add_file(
 ) -> Result<Imported, Error> {
     let mut file = File::open(path).map_err(|e| Error::io(path, e))?;
     let mut builder = FileBuilder::new(&opts.profile, mode_for(meta, opts));
+    let chunk = buf.len();
+    if meta.len() > 2 * chunk as u64 {
+        add_large_file(path, &mut file, &mut builder, chunk, sink, progress)?;
+        return builder.finish(sink).map_err(|e| Error::io(path, e));
+    }
     loop {
         let n = read_full(&mut file, buf).map_err(|e| Error::io(path, e))?;
         if n == 0 {
@@ -148,6 +154,71 @@ fn add_file(
         }
     }
     builder.finish(sink).map_err(|e| Error::io(path, e))
+}
+
+/// A large file goes through a two-stage pipeline: a thread reads batches of
+/// chunks (one chunk per core) while this thread hashes the previous batch on
+/// every core. Memory stays at three batches whatever the file's size.
+fn add_large_file(
+    path: &Path,
+    file: &mut File,
+    builder: &mut FileBuilder,
+    chunk: usize,
+    sink: &mut dyn BlockSink,
+    progress: &dyn Progress,
+) -> Result<(), Error> {
+    let width = std::thread::available_parallelism()
+        .map_or(2, |n| n.get())
+        .clamp(2, 8);
+    std::thread::scope(|scope| {
+        let (batch_tx, batch_rx) = mpsc::sync_channel::<io::Result<Vec<Vec<u8>>>>(1);
+        let (spare_tx, spare_rx) = mpsc::channel::<Vec<Vec<u8>>>();
+        scope.spawn(move || {
+            loop {
+                let mut batch = spare_rx
+                    .try_recv()
+                    .unwrap_or_else(|_| (0..width).map(|_| Vec::new()).collect());
+                let mut filled = 0;
+                let mut at_end = false;
+                for buf in batch.iter_mut() {
+                    buf.resize(chunk, 0);
+                    match read_full(file, buf) {
+                        Ok(n) => {
+                            buf.truncate(n);
+                            if n > 0 {
+                                filled += 1;
+                            }
+                            if n < chunk {
+                                at_end = true;
+                                break;
+                            }
+                        }
+                        Err(e) => {
+                            let _ = batch_tx.send(Err(e));
+                            return;
+                        }
+                    }
+                }
+                batch.truncate(filled);
+                if !batch.is_empty() && batch_tx.send(Ok(batch)).is_err() {
+                    return;
+                }
+                if at_end {
+                    return;
+                }
+            }
+        });
+        for batch in batch_rx {
+            let batch = batch.map_err(|e| Error::io(path, e))?;
+            let chunks: Vec<&[u8]> = batch.iter().map(Vec::as_slice).collect();
+            builder
+                .push_chunks(&chunks, sink)
+                .map_err(|e| Error::io(path, e))?;
+            progress.advance(chunks.iter().map(|c| c.len() as u64).sum());
+            let _ = spare_tx.send(batch);
+        }
+        Ok(())
+    })
 }
 
 /// Read until `buf` is full or the file ends (a fixed-size chunker).

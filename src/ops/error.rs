@@ -13,6 +13,7 @@
 use std::path::PathBuf;
 
 use crate::content::GetError;
+use crate::content::reader::ReadError;
 
 /// Exit codes, one per failure class (documented in the README).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -43,7 +44,7 @@ pub enum Error {
     #[error(transparent)]
     Block(#[from] GetError),
     #[error(transparent)]
-    Read(#[from] crate::content::reader::ReadError),
+    Read(#[from] ReadError),
     #[error("`{}` already exists", path.display())]
     DestExists { path: PathBuf },
     #[error("refusing `{path}`: {reason}")]
@@ -70,8 +71,17 @@ impl Error {
     pub fn exit_code(&self) -> ExitCode {
         match self {
             Error::Usage(_) => ExitCode::Usage,
-            Error::Block(GetError::Missing(_)) => ExitCode::NotFound,
-            Error::Block(GetError::Corrupt { .. }) => ExitCode::Verification,
+            Error::Block(e) | Error::Read(ReadError::Get(e)) => match e {
+                GetError::Missing(_) => ExitCode::NotFound,
+                GetError::Corrupt { .. } => ExitCode::Verification,
+                GetError::Io { .. } => ExitCode::Failure,
+            },
+            Error::Read(e) => match e {
+                ReadError::BadName { .. } | ReadError::DuplicateName { .. } => ExitCode::Unsafe,
+                ReadError::NotFound { .. } => ExitCode::NotFound,
+                ReadError::WrongKind { .. } | ReadError::NotADirectory { .. } => ExitCode::Failure,
+                _ => ExitCode::Verification,
+            },
             Error::Unsafe { .. } => ExitCode::Unsafe,
             Error::DestExists { .. } => ExitCode::Conflict,
             _ => ExitCode::Failure,
@@ -82,11 +92,12 @@ impl Error {
     pub fn hint(&self) -> Option<String> {
         match self {
             Error::DestExists { .. } => Some("choose another `-o` path, or remove it first".into()),
-            Error::Block(GetError::Missing(_)) => Some(
+            Error::Block(GetError::Missing(_)) | Error::Read(ReadError::Get(GetError::Missing(_))) => Some(
                 "the content is not in the local store: import a CAR with `ipkg car import`, or add it with `ipkg add`"
                     .into(),
             ),
-            Error::Block(GetError::Corrupt { .. }) => {
+            Error::Block(GetError::Corrupt { .. })
+            | Error::Read(ReadError::Get(GetError::Corrupt { .. })) => {
                 Some("run `ipkg gc` to drop damaged blocks, then fetch the content again".into())
             }
             _ => None,
