@@ -94,7 +94,8 @@ fn assert_same_cid(
     kubo_args: &[&str],
 ) -> String {
     let mut args = kubo_args.to_vec();
-    if !(kubo_args.contains(&"--preserve-mode") && dir.is_dir()) && !args.contains(&"-n") {
+    let kubo_n_fails = kubo_args.contains(&"--preserve-mode") && dir.is_dir();
+    if !kubo_n_fails && !args.contains(&"-n") {
         args.push("-n");
     }
     let want = kubo.add(dir, &args);
