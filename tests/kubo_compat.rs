@@ -12,10 +12,21 @@
 //! - with `--hidden --preserve-mode` too, and then `ipkg get` of that CID
 //!   reproduces the tree exactly (bytes, symlinks, empty dirs, exec bits).
 //!
-//! Kubo behaviours these tests pin down (from `ipfs add --help`, 0.42):
-//! `--cid-version=1` turns raw leaves on unless `--raw-leaves` is given;
-//! `--preserve-mode` turns raw leaves off; hidden names are skipped without
-//! `--hidden`; symlinks are stored as UnixFS symlinks, never followed.
+//! Kubo 0.42 behaviours these tests pin down (checked by hand against
+//! `ipfs add`):
+//! - `--cid-version=1` turns raw leaves on unless `--raw-leaves` is given
+//!   explicitly (a repo with Kubo's default, unset, import config);
+//! - `--preserve-mode` turns raw leaves off when they were not asked for, and
+//!   is an error ("raw-leaves can't be used with UnixFS metadata") when they
+//!   were, by flag or by config: so under the v1-2025 config (raw leaves on)
+//!   Kubo needs `--preserve-mode --raw-leaves=false`, and the tests pass the
+//!   same flags to ipkg;
+//! - hidden names are skipped without `--hidden`; symlinks are stored as
+//!   UnixFS symlinks, never followed; `ipfs get` applies stored modes.
+//!
+//! The Kubo side hashes with `-n` (nothing written, much faster) except with
+//! `--preserve-mode` on a directory, where Kubo 0.42's `-n` prints the CID and
+//! then exits 1 trying to read back the root it did not store.
 //!
 //! Needs `ipfs` on PATH: without it the tests print `skipped: ipfs not on PATH`
 //! and pass, except under CI (`CI` set), where they fail.
@@ -82,7 +93,12 @@ fn assert_same_cid(
     ipkg_args: &[&str],
     kubo_args: &[&str],
 ) -> String {
-    let want = kubo.add(dir, kubo_args);
+    let mut args = kubo_args.to_vec();
+    let kubo_n_fails = kubo_args.contains(&"--preserve-mode") && dir.is_dir();
+    if !kubo_n_fails && !args.contains(&"-n") {
+        args.push("-n");
+    }
+    let want = kubo.add(dir, &args);
     let got = ipkg_add(env, dir, ipkg_args);
     assert_eq!(
         got,
@@ -103,6 +119,16 @@ fn tree(env: &TestEnv, seed: u64, spec: &TreeSpec) -> PathBuf {
     dir
 }
 
+/// The flags that keep everything (hidden names and modes). Under v1-2025
+/// raw leaves must be turned off explicitly for `--preserve-mode` (see the
+/// module doc).
+fn full_flags(profile: &str) -> &'static [&'static str] {
+    match profile {
+        V1 => &["--hidden", "--preserve-mode", "--raw-leaves=false"],
+        _ => &["--hidden", "--preserve-mode"],
+    }
+}
+
 /// The per-tree checks described in the module doc.
 fn check_tree(seed: u64, spec: TreeSpec) {
     if !kubo_available() {
@@ -120,14 +146,10 @@ fn check_tree(seed: u64, spec: TreeSpec) {
         assert_same_tree(&dir, &out, Compare::DEFAULT_ADD);
 
         // Everything, modes included, comes back exactly.
-        let full = ["--hidden", "--preserve-mode"];
-        let cid = assert_same_cid(
-            &env,
-            kubo,
-            &dir,
-            &["--profile", profile, "--hidden", "--preserve-mode"],
-            &full,
-        );
+        let full = full_flags(profile);
+        let mut ipkg_args = vec!["--profile", profile];
+        ipkg_args.extend(full);
+        let cid = assert_same_cid(&env, kubo, &dir, &ipkg_args, full);
         let out = env.path(format!("get-{profile}-full"));
         env.ipkg(["get", &cid, "-o", path_str(&out)]).success();
         assert_same_tree(&dir, &out, Compare::EXACT);
@@ -219,7 +241,7 @@ fn tree_big_13() {
         &kubos.v0,
         &dir,
         &["--profile", V0, "--preserve-mode"],
-        &["-n", "--preserve-mode"],
+        &["--preserve-mode"],
     );
     let out = env.path("get");
     env.ipkg(["get", &cid, "-o", path_str(&out)]).success();
@@ -258,9 +280,13 @@ fn overrides_match_kubo_flags() {
                 // accepts but no one should use; not part of the contract.
                 continue;
             }
+            let mut flags = flags.to_vec();
+            if profile == V1 && flags.contains(&"--preserve-mode") {
+                flags.push("--raw-leaves=false");
+            }
             let mut ipkg_args = vec!["--profile", profile];
-            ipkg_args.extend(ipkg_flags(flags));
-            assert_same_cid(&env, kubo, dir, &ipkg_args, flags);
+            ipkg_args.extend(ipkg_flags(&flags));
+            assert_same_cid(&env, kubo, dir, &ipkg_args, &flags);
         }
     }
 }
@@ -329,58 +355,71 @@ fn single_files_match_kubo() {
     }
 }
 
-/// `ipkg car export` → `ipfs dag import` → `ipfs get` gives the tree back, and
-/// `ipfs dag export` → `ipkg car import` → `ipkg get` gives it back exactly.
+/// `ipkg car export` → `ipfs dag import` → `ipfs get`, and `ipfs dag export`
+/// → `ipkg car import` → `ipkg get`, both give the tree back: once under
+/// v1-2025 with `--hidden` (raw leaves, CIDv1; no modes stored), once under
+/// v0-2015 with `--hidden --preserve-mode` (dag-pb leaves, CIDv0, modes), where
+/// the copy must match exactly, executable bits included.
 fn check_car_interop(seed: u64, spec: TreeSpec) {
     if !kubo_available() {
         return;
     }
     let env = TestEnv::new();
     let dir = tree(&env, seed, &spec);
-    let flags = ["--hidden", "--preserve-mode"];
+    let kubos = Kubos::new();
+    let cases: [(&str, &[&str], Compare); 2] = [
+        (
+            V1,
+            &["--hidden"],
+            Compare {
+                hidden: true,
+                exec_bits: false,
+            },
+        ),
+        (V0, &["--hidden", "--preserve-mode"], Compare::EXACT),
+    ];
+    for (profile, flags, cmp) in cases {
+        // ipkg → Kubo, into a repo that has never seen the tree.
+        let mut ipkg_args = vec!["--profile", profile];
+        ipkg_args.extend(flags);
+        let cid = ipkg_add(&env, &dir, &ipkg_args);
+        let car = env.path(format!("ipkg-{profile}.car"));
+        env.ipkg(["car", "export", &cid, "-o", path_str(&car)])
+            .success();
+        let fresh = Kubo::init();
+        fresh
+            .ipfs(["dag", "import", "--stats", path_str(&car)])
+            .success();
+        fresh.ipfs(["ls", &cid]).success();
+        let out = env.path(format!("kubo-get-{profile}"));
+        fresh.ipfs(["get", &cid, "-o", path_str(&out)]).success();
+        assert_same_tree(&dir, &out, cmp);
 
-    // ipkg → Kubo.
-    let kubo = Kubo::init_with_profiles(&[V1]);
-    let mut ipkg_args = vec!["--profile", V1];
-    ipkg_args.extend(flags);
-    let cid = ipkg_add(&env, &dir, &ipkg_args);
-    let car = env.path("ipkg.car");
-    env.ipkg(["car", "export", &cid, "-o", path_str(&car)])
-        .success();
-    kubo.ipfs(["dag", "import", "--stats", path_str(&car)])
-        .success();
-    kubo.ipfs(["ls", &cid]).success();
-    let out = env.path("kubo-get");
-    kubo.ipfs(["get", &cid, "-o", path_str(&out)]).success();
-    // Kubo's `get` does not promise to apply stored modes, so bytes and shape only.
-    assert_same_tree(
-        &dir,
-        &out,
-        Compare {
-            hidden: true,
-            exec_bits: false,
-        },
-    );
-
-    // Kubo → ipkg, into a fresh prefix so nothing comes from the add above.
-    let env2 = TestEnv::new();
-    let kubo_cid = kubo.add(&dir, &flags);
-    assert_eq!(kubo_cid, cid, "ipkg and Kubo disagree on the CID");
-    let kcar = env2.path("kubo.car");
-    let exported = kubo.ipfs(["dag", "export", &kubo_cid]);
-    exported.success();
-    std::fs::write(&kcar, &exported.stdout_raw).expect("writing kubo.car");
-    let imported = env2.ipkg(["car", "import", path_str(&kcar)]);
-    imported.success();
-    assert_eq!(
-        imported.stdout_lines(),
-        vec![kubo_cid.as_str()],
-        "`ipkg car import` should print the CAR's root"
-    );
-    let out2 = env2.path("ipkg-get");
-    env2.ipkg(["get", &kubo_cid, "-o", path_str(&out2)])
-        .success();
-    assert_same_tree(&dir, &out2, Compare::EXACT);
+        // Kubo → ipkg, into a prefix that has never seen the tree.
+        let kubo_cid = kubos.for_profile(profile).add(&dir, flags);
+        assert_eq!(
+            kubo_cid, cid,
+            "ipkg and Kubo disagree on the CID ({profile})"
+        );
+        let exported = kubos
+            .for_profile(profile)
+            .ipfs(["dag", "export", &kubo_cid]);
+        exported.success();
+        let env2 = TestEnv::new();
+        let kcar = env2.path("kubo.car");
+        std::fs::write(&kcar, &exported.stdout_raw).expect("writing kubo.car");
+        let imported = env2.ipkg(["car", "import", path_str(&kcar)]);
+        imported.success();
+        assert_eq!(
+            imported.stdout_lines(),
+            vec![kubo_cid.as_str()],
+            "`ipkg car import` should print the CAR's root"
+        );
+        let out2 = env2.path("ipkg-get");
+        env2.ipkg(["get", &kubo_cid, "-o", path_str(&out2)])
+            .success();
+        assert_same_tree(&dir, &out2, cmp);
+    }
 }
 
 #[test]

@@ -104,7 +104,7 @@ impl TestEnv {
         I: IntoIterator<Item = S>,
         S: AsRef<OsStr>,
     {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_ipkg"));
+        let mut cmd = Command::new(ipkg_bin());
         cmd.args(args)
             .env_clear()
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())
@@ -146,6 +146,16 @@ impl TestEnv {
 impl Default for TestEnv {
     fn default() -> Self {
         TestEnv::new()
+    }
+}
+
+/// The binary under test: the one cargo built for this test run, or
+/// `$IPKG_TEST_BIN` when set (to run the suite against another build, e.g. a
+/// release binary).
+pub fn ipkg_bin() -> PathBuf {
+    match std::env::var_os("IPKG_TEST_BIN") {
+        Some(bin) if !bin.is_empty() => PathBuf::from(bin),
+        _ => PathBuf::from(env!("CARGO_BIN_EXE_ipkg")),
     }
 }
 
