@@ -760,6 +760,104 @@ mod tests {
         assert_eq!(data[0], 0xa5);
     }
 
+    /// Sign arbitrary `data` as a V2-only record of `key`.
+    fn v2_only(key: &Keypair, data: Vec<u8>) -> Vec<u8> {
+        Record {
+            signature_v2: Some(key.sign(&signature_v2_message(&data)).to_vec()),
+            data: Some(data),
+            ..Record::default()
+        }
+        .to_bytes()
+    }
+
+    #[test]
+    fn extra_signed_keys_are_ignored_and_types_are_strict() {
+        #[derive(Serialize)]
+        struct Doc<'a> {
+            #[serde(rename = "TTL")]
+            ttl: u64,
+            #[serde(rename = "_meta")]
+            meta: &'a str,
+            #[serde(rename = "Value", with = "serde_bytes")]
+            value: &'a [u8],
+            #[serde(rename = "Sequence")]
+            sequence: u64,
+            #[serde(rename = "Validity", with = "serde_bytes")]
+            validity: &'a [u8],
+            #[serde(rename = "ValidityType")]
+            validity_type: u64,
+        }
+        let k = key();
+        let doc = Doc {
+            ttl: 1,
+            meta: "extensible data",
+            value: b"/ipfs/bafkqaaa",
+            sequence: 5,
+            validity: b"2100-01-01T00:00:00Z",
+            validity_type: 0,
+        };
+        let bytes = v2_only(&k, serde_ipld_dagcbor::to_vec(&doc).unwrap());
+        let v = verify(&k.ipns_name(), &bytes, at(0)).unwrap();
+        assert_eq!((v.value.as_str(), v.sequence), ("/ipfs/bafkqaaa", 5));
+
+        // Value as a CBOR text string: boxo refuses it, so do we.
+        #[derive(Serialize)]
+        struct TextValue<'a> {
+            #[serde(rename = "TTL")]
+            ttl: u64,
+            #[serde(rename = "Value")]
+            value: &'a str,
+            #[serde(rename = "Sequence")]
+            sequence: u64,
+            #[serde(rename = "Validity", with = "serde_bytes")]
+            validity: &'a [u8],
+            #[serde(rename = "ValidityType")]
+            validity_type: u64,
+        }
+        let doc = TextValue {
+            ttl: 1,
+            value: "/ipfs/bafkqaaa",
+            sequence: 5,
+            validity: b"2100-01-01T00:00:00Z",
+            validity_type: 0,
+        };
+        let bytes = v2_only(&k, serde_ipld_dagcbor::to_vec(&doc).unwrap());
+        assert!(matches!(
+            verify(&k.ipns_name(), &bytes, at(0)),
+            Err(IpnsError::Data { .. })
+        ));
+
+        // A validity type other than EOL.
+        let doc = Doc {
+            validity_type: 1,
+            ..Doc {
+                ttl: 1,
+                meta: "",
+                value: b"/ipfs/bafkqaaa",
+                sequence: 5,
+                validity: b"2100-01-01T00:00:00Z",
+                validity_type: 0,
+            }
+        };
+        let bytes = v2_only(&k, serde_ipld_dagcbor::to_vec(&doc).unwrap());
+        assert!(matches!(
+            verify(&k.ipns_name(), &bytes, at(0)),
+            Err(IpnsError::ValidityType {
+                validity_type: 1,
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn legacy_value_forms() {
+        assert_eq!(value_path(b"").unwrap(), NOOP_VALUE);
+        let cid = crate::content::cid::parse("bafkqaaa").unwrap();
+        assert_eq!(value_path(&cid.to_bytes()).unwrap(), "/ipfs/bafkqaaa");
+        assert!(value_path(&[b'/', 0xff]).is_err());
+        assert!(value_path(b"nonsense").is_err());
+    }
+
     #[test]
     fn selection_and_rollback() {
         let r = |sequence, secs| VerifiedRecord {
