@@ -43,8 +43,10 @@ pub enum Error {
     Usage(String),
     #[error(transparent)]
     Block(#[from] GetError),
+    // Boxed: a reader error carries CIDs inline and would make every `Result`
+    // of this crate large (clippy::result_large_err).
     #[error(transparent)]
-    Read(#[from] ReadError),
+    Read(Box<ReadError>),
     #[error("`{}` already exists", path.display())]
     DestExists { path: PathBuf },
     #[error("refusing `{path}`: {reason}")]
@@ -53,7 +55,7 @@ pub enum Error {
     Car {
         path: PathBuf,
         #[source]
-        source: crate::content::car::CarError,
+        source: Box<crate::content::car::CarError>,
     },
     #[error("`{}` is a {kind}, which ipkg cannot add", path.display())]
     UnsupportedFileType { path: PathBuf, kind: &'static str },
@@ -67,16 +69,31 @@ impl Error {
         }
     }
 
+    /// The block failure underneath, whether it came straight from a store or
+    /// through the UnixFS reader.
+    fn block_error(&self) -> Option<&GetError> {
+        match self {
+            Error::Block(e) => Some(e),
+            Error::Read(r) => match r.as_ref() {
+                ReadError::Get(e) => Some(e),
+                _ => None,
+            },
+            _ => None,
+        }
+    }
+
     /// The exit code for this failure.
     pub fn exit_code(&self) -> ExitCode {
-        match self {
-            Error::Usage(_) => ExitCode::Usage,
-            Error::Block(e) | Error::Read(ReadError::Get(e)) => match e {
+        if let Some(e) = self.block_error() {
+            return match e {
                 GetError::Missing(_) => ExitCode::NotFound,
                 GetError::Corrupt { .. } => ExitCode::Verification,
                 GetError::Io { .. } => ExitCode::Failure,
-            },
-            Error::Read(e) => match e {
+            };
+        }
+        match self {
+            Error::Usage(_) => ExitCode::Usage,
+            Error::Read(e) => match e.as_ref() {
                 ReadError::BadName { .. } | ReadError::DuplicateName { .. } => ExitCode::Unsafe,
                 ReadError::NotFound { .. } => ExitCode::NotFound,
                 ReadError::WrongKind { .. } | ReadError::NotADirectory { .. } => ExitCode::Failure,
@@ -90,17 +107,22 @@ impl Error {
 
     /// A next step for the user, when there is an obvious one.
     pub fn hint(&self) -> Option<String> {
-        match self {
-            Error::DestExists { .. } => Some("choose another `-o` path, or remove it first".into()),
-            Error::Block(GetError::Missing(_)) | Error::Read(ReadError::Get(GetError::Missing(_))) => Some(
+        match (self, self.block_error()) {
+            (_, Some(GetError::Missing(_))) => Some(
                 "the content is not in the local store: import a CAR with `ipkg car import`, or add it with `ipkg add`"
                     .into(),
             ),
-            Error::Block(GetError::Corrupt { .. })
-            | Error::Read(ReadError::Get(GetError::Corrupt { .. })) => {
+            (_, Some(GetError::Corrupt { .. })) => {
                 Some("run `ipkg gc` to drop damaged blocks, then fetch the content again".into())
             }
+            (Error::DestExists { .. }, _) => Some("choose another `-o` path, or remove it first".into()),
             _ => None,
         }
+    }
+}
+
+impl From<ReadError> for Error {
+    fn from(e: ReadError) -> Error {
+        Error::Read(Box::new(e))
     }
 }

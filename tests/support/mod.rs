@@ -28,7 +28,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
+#[allow(unused_imports)]
 pub use self::kubo::{Kubo, kubo_available};
+#[allow(unused_imports)]
 pub use self::tree::{Compare, TreeSpec, assert_same_tree, gen_tree};
 
 /// How long one `ipkg` or `ipfs` invocation may take before the test fails.
