@@ -13,6 +13,11 @@
 use std::path::PathBuf;
 
 use crate::content::GetError;
+use crate::trust::index::IndexError;
+use crate::trust::keys::KeyError;
+use crate::trust::manifest::ManifestError;
+use crate::trust::release::ReleaseError;
+use crate::trust::succession::SuccessionError;
 
 /// Exit codes, one per failure class (documented in the README).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -56,6 +61,43 @@ pub enum Error {
     },
     #[error("`{}` is a {kind}, which ipkg cannot add", path.display())]
     UnsupportedFileType { path: PathBuf, kind: &'static str },
+    #[error("no manifest: `{}` does not exist", path.display())]
+    NoManifest { path: PathBuf },
+    #[error(transparent)]
+    Manifest(#[from] ManifestError),
+    #[error("no key named `{name}` in `{}`", dir.display())]
+    KeyNotFound { name: String, dir: PathBuf },
+    #[error("a key named `{name}` already exists")]
+    KeyExists { name: String },
+    #[error("invalid key name `{name}`: {reason}")]
+    KeyName { name: String, reason: String },
+    #[error("cannot use the key in `{}`", path.display())]
+    Key {
+        path: PathBuf,
+        #[source]
+        source: KeyError,
+    },
+    #[error("no registry named `{name}`")]
+    RegistryNotFound { name: String },
+    #[error("a registry named `{name}` already exists")]
+    RegistryExists { name: String },
+    #[error("invalid registry name `{name}`: {reason}")]
+    RegistryName { name: String, reason: String },
+    #[error("registry `{registry}`")]
+    Index {
+        registry: String,
+        #[source]
+        source: IndexError,
+    },
+    #[error("registry `{registry}`: release statement `{cid}`")]
+    Release {
+        registry: String,
+        cid: String,
+        #[source]
+        source: ReleaseError,
+    },
+    #[error(transparent)]
+    Succession(#[from] SuccessionError),
 }
 
 impl Error {
@@ -74,6 +116,32 @@ impl Error {
             Error::Block(GetError::Corrupt { .. }) => ExitCode::Verification,
             Error::Unsafe { .. } => ExitCode::Unsafe,
             Error::DestExists { .. } => ExitCode::Conflict,
+            Error::NoManifest { .. }
+            | Error::KeyNotFound { .. }
+            | Error::RegistryNotFound { .. } => ExitCode::NotFound,
+            Error::KeyExists { .. } | Error::RegistryExists { .. } => ExitCode::Conflict,
+            Error::KeyName { .. } | Error::RegistryName { .. } => ExitCode::Usage,
+            Error::Index { source, .. } => match source {
+                IndexError::BadSignature { .. }
+                | IndexError::WrongRegistry { .. }
+                | IndexError::Rollback { .. }
+                | IndexError::Fork { .. }
+                | IndexError::Expired { .. }
+                | IndexError::DocMismatch { .. }
+                | IndexError::Decode { .. }
+                | IndexError::PublisherMismatch { .. }
+                | IndexError::SuccessionMismatch { .. } => ExitCode::Verification,
+                IndexError::MissingDoc { .. }
+                | IndexError::NoSuchPackage { .. }
+                | IndexError::NoSuchVersion { .. } => ExitCode::NotFound,
+                IndexError::VersionExists { .. } => ExitCode::Conflict,
+                _ => ExitCode::Failure,
+            },
+            Error::Release { source, .. } => match source {
+                ReleaseError::Encode { .. } => ExitCode::Failure,
+                _ => ExitCode::Verification,
+            },
+            Error::Succession(_) => ExitCode::Verification,
             _ => ExitCode::Failure,
         }
     }
@@ -84,6 +152,24 @@ impl Error {
             Error::DestExists { .. } => Some("choose another `-o` path, or remove it first".into()),
             Error::Block(GetError::Missing(_)) => Some(
                 "the content is not in the local store: import a CAR with `ipkg car import`, or add it with `ipkg add`"
+                    .into(),
+            ),
+            Error::NoManifest { path } => Some(format!(
+                "create one with `ipkg init {}`",
+                path.parent().map(|p| p.display().to_string()).unwrap_or_default()
+            )),
+            Error::KeyNotFound { .. } => {
+                Some("create one with `ipkg key gen NAME`, or see `ipkg key list`".into())
+            }
+            Error::RegistryNotFound { .. } => Some(
+                "create one with `ipkg registry init NAME --key KEY`, or see `ipkg registry list`"
+                    .into(),
+            ),
+            Error::Index {
+                source: IndexError::VersionExists { .. },
+                ..
+            } => Some(
+                "a published version never changes: bump `version` in `ipkg.toml`, or yank the old one with `ipkg publish --yank`"
                     .into(),
             ),
             Error::Block(GetError::Corrupt { .. }) => {
