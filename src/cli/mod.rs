@@ -75,6 +75,8 @@ enum Command {
     /// Delete blocks no pinned root reaches.
     Gc(gc::Args),
     /// Write a starting `ipkg.toml` for a package directory.
+    // `--version` here is the package's, not ipkg's.
+    #[command(disable_version_flag = true)]
     Init(init::Args),
     /// Check a package directory against its manifest and print its CID.
     Pack(pack::Args),
