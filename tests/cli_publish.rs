@@ -317,3 +317,25 @@ fn walk(dir: &Path) -> Vec<PathBuf> {
     }
     out
 }
+
+#[test]
+fn rotate_moves_the_registry_to_the_new_key() {
+    let env = TestEnv::new();
+    registry(&env);
+    publish(&env, &examples().join("hello/1.0.0")).success();
+    let new = env
+        .ipkg(["key", "gen", "bob"])
+        .success()
+        .stdout_trimmed()
+        .to_string();
+    let out = env.ipkg(["key", "rotate", "alice", "bob"]);
+    assert!(out.success().stdout_trimmed().starts_with("bafyrei"));
+    let list = list_json(&env);
+    assert_eq!(list[0]["ipns"], new.as_str());
+    assert_eq!(list[0]["key"], "bob");
+    assert_eq!(list[0]["sequence"], 2);
+    // Releases signed before the rotation still verify; new ones use the new key.
+    env.ipkg(["registry", "verify", "main"]).success();
+    publish(&env, &examples().join("hello/1.1.0")).success();
+    env.ipkg(["registry", "verify", "main"]).success();
+}

@@ -94,7 +94,7 @@ pub fn import(
     let mut reader =
         CarReader::new(BufReader::with_capacity(1 << 20, file)).map_err(|e| Error::Car {
             path: path.to_path_buf(),
-            source: e,
+            source: Box::new(e),
         })?;
     let mut report = ImportReport {
         roots: reader.roots().to_vec(),
@@ -103,7 +103,7 @@ pub fn import(
     loop {
         let block = reader.next_block().map_err(|e| Error::Car {
             path: path.to_path_buf(),
-            source: e,
+            source: Box::new(e),
         })?;
         let Some(block) = block else { break };
         // The reader has already hashed the block against its CID.

@@ -48,7 +48,7 @@ pub enum Error {
     #[error(transparent)]
     Block(#[from] GetError),
     #[error(transparent)]
-    Read(#[from] crate::content::reader::ReadError),
+    Read(Box<crate::content::reader::ReadError>),
     #[error("`{}` already exists", path.display())]
     DestExists { path: PathBuf },
     #[error("refusing `{path}`: {reason}")]
@@ -57,14 +57,14 @@ pub enum Error {
     Car {
         path: PathBuf,
         #[source]
-        source: crate::content::car::CarError,
+        source: Box<crate::content::car::CarError>,
     },
     #[error("`{}` is a {kind}, which ipkg cannot add", path.display())]
     UnsupportedFileType { path: PathBuf, kind: &'static str },
     #[error("no manifest: `{}` does not exist", path.display())]
     NoManifest { path: PathBuf },
     #[error(transparent)]
-    Manifest(#[from] ManifestError),
+    Manifest(Box<ManifestError>),
     #[error("no key named `{name}` in `{}`", dir.display())]
     KeyNotFound { name: String, dir: PathBuf },
     #[error("a key named `{name}` already exists")]
@@ -87,17 +87,37 @@ pub enum Error {
     Index {
         registry: String,
         #[source]
-        source: IndexError,
+        source: Box<IndexError>,
     },
     #[error("registry `{registry}`: release statement `{cid}`")]
     Release {
         registry: String,
         cid: String,
         #[source]
-        source: ReleaseError,
+        source: Box<ReleaseError>,
     },
     #[error(transparent)]
-    Succession(#[from] SuccessionError),
+    Succession(Box<SuccessionError>),
+}
+
+// The trust layer's errors carry CIDs and versions; boxed here so every
+// `Result<_, Error>` stays small.
+impl From<ManifestError> for Error {
+    fn from(e: ManifestError) -> Error {
+        Error::Manifest(Box::new(e))
+    }
+}
+
+impl From<crate::content::reader::ReadError> for Error {
+    fn from(e: crate::content::reader::ReadError) -> Error {
+        Error::Read(Box::new(e))
+    }
+}
+
+impl From<SuccessionError> for Error {
+    fn from(e: SuccessionError) -> Error {
+        Error::Succession(Box::new(e))
+    }
 }
 
 impl Error {
@@ -121,7 +141,7 @@ impl Error {
             | Error::RegistryNotFound { .. } => ExitCode::NotFound,
             Error::KeyExists { .. } | Error::RegistryExists { .. } => ExitCode::Conflict,
             Error::KeyName { .. } | Error::RegistryName { .. } => ExitCode::Usage,
-            Error::Index { source, .. } => match source {
+            Error::Index { source, .. } => match source.as_ref() {
                 IndexError::BadSignature { .. }
                 | IndexError::WrongRegistry { .. }
                 | IndexError::Rollback { .. }
@@ -137,7 +157,7 @@ impl Error {
                 IndexError::VersionExists { .. } => ExitCode::Conflict,
                 _ => ExitCode::Failure,
             },
-            Error::Release { source, .. } => match source {
+            Error::Release { source, .. } => match source.as_ref() {
                 ReleaseError::Encode { .. } => ExitCode::Failure,
                 _ => ExitCode::Verification,
             },
@@ -165,10 +185,7 @@ impl Error {
                 "create one with `ipkg registry init NAME --key KEY`, or see `ipkg registry list`"
                     .into(),
             ),
-            Error::Index {
-                source: IndexError::VersionExists { .. },
-                ..
-            } => Some(
+            Error::Index { source, .. } if matches!(**source, IndexError::VersionExists { .. }) => Some(
                 "a published version never changes: bump `version` in `ipkg.toml`, or yank the old one with `ipkg publish --yank`"
                     .into(),
             ),

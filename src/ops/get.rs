@@ -94,7 +94,7 @@ fn read_or_write_error(e: io::Error, cid: &Cid) -> Error {
             .into_inner()
             .map(|inner| inner.downcast::<reader::ReadError>())
         {
-            Some(Ok(read)) => Error::Read(*read),
+            Some(Ok(read)) => Error::Read(read),
             _ => Error::Usage(format!("could not read `{cid}`")),
         },
         None => Error::io("<output>", e),

@@ -129,7 +129,7 @@ impl Session {
             .sign(&self.registry_key, now, expires)
             .map_err(|source| Error::Index {
                 registry: self.registry.name.clone(),
-                source,
+                source: Box::new(source),
             })?;
         for doc in &published.documents {
             self.put(doc)?;
@@ -231,13 +231,13 @@ pub fn publish(
         .map_err(|source| Error::Release {
             registry: s.registry.name.clone(),
             cid: format!("{} {}", m.package.name, m.package.version),
-            source,
+            source: Box::new(source),
         })?;
         s.index
             .add_release(&signed, &info)
             .map_err(|source| Error::Index {
                 registry: s.registry.name.clone(),
-                source,
+                source: Box::new(source),
             })?;
         s.put(&Block {
             cid: signed.cid(),
@@ -283,7 +283,7 @@ pub fn yank(
         .yank(package, version, None, yanked)
         .map_err(|source| Error::Index {
             registry: registry.to_owned(),
-            source,
+            source: Box::new(source),
         })?;
     let root = if changed > 0 {
         Some(s.commit(expires_in_days)?)
@@ -316,7 +316,7 @@ pub fn rotate_registries(
         s.pin(&stmt.cid)?;
         let err = |source| Error::Index {
             registry: reg.name.clone(),
-            source,
+            source: Box::new(source),
         };
         let names: Vec<String> = s
             .index

@@ -23,6 +23,7 @@ use crate::content::links_of;
 use crate::sources::store::BlockStore;
 use crate::trust::index::{IndexError, RegistryIndex, SignedIndex};
 use crate::trust::release::SignedRelease;
+use crate::trust::succession::{KeySuccession, succeeds};
 
 use super::pins::write_atomic;
 use super::{Error, Layout};
@@ -179,7 +180,7 @@ impl Registry {
     fn index_err(&self, source: IndexError) -> Error {
         Error::Index {
             registry: self.name.clone(),
-            source,
+            source: Box::new(source),
         }
     }
 
@@ -247,10 +248,17 @@ impl Registry {
                 let signed = SignedRelease::decode(&bytes).map_err(|source| Error::Release {
                     registry: self.name.clone(),
                     cid: entry.release.to_string(),
-                    source,
+                    source: Box::new(source),
                 })?;
-                doc.check_release(entry, &signed)
-                    .map_err(|e| self.index_err(e))?;
+                match doc.check_release(entry, &signed) {
+                    Ok(()) => {}
+                    // Signed by an earlier publisher key: fine when the
+                    // package's succession statements lead from it to the
+                    // current one (releases made before a rotation).
+                    Err(IndexError::PublisherMismatch { .. })
+                        if self.rotated_from(store, doc, &signed.release().publisher)? => {}
+                    Err(e) => return Err(self.index_err(e)),
+                }
                 if let Some(missing) = super::car::first_missing(store, &entry.package)? {
                     return Err(crate::content::GetError::Missing(missing).into());
                 }
@@ -258,6 +266,20 @@ impl Registry {
             }
         }
         Ok(report)
+    }
+
+    /// Whether `doc`'s succession statements lead from `signer` to its publisher.
+    fn rotated_from(
+        &self,
+        store: &BlockStore,
+        doc: &crate::trust::index::PackageDoc,
+        signer: &str,
+    ) -> Result<bool, Error> {
+        let mut statements = Vec::new();
+        for cid in &doc.successions {
+            statements.push(KeySuccession::decode(&store.get(cid)?)?);
+        }
+        Ok(succeeds(signer, &doc.publisher, &statements))
     }
 
     /// Write a CAR rooted at the latest index: the root, its package documents,
