@@ -92,6 +92,7 @@ pub fn run(args: Args, ctx: &Ctx) -> Result<(), Error> {
     let opts = AddOptions {
         profile,
         modes: ModePolicy::AsProfile,
+        skip_names: &[],
     };
     let printer = &ctx.printer;
     let bar = printer.progress();

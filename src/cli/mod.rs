@@ -18,8 +18,13 @@ mod car;
 mod cat;
 mod gc;
 mod get;
+mod init;
+mod key;
+mod pack;
 mod pin;
 pub mod printer;
+mod publish;
+mod registry;
 
 use printer::{Printer, Verbosity};
 
@@ -69,6 +74,20 @@ enum Command {
     Pin(pin::Command),
     /// Delete blocks no pinned root reaches.
     Gc(gc::Args),
+    /// Write a starting `ipkg.toml` for a package directory.
+    // `--version` here is the package's, not ipkg's.
+    #[command(disable_version_flag = true)]
+    Init(init::Args),
+    /// Check a package directory against its manifest and print its CID.
+    Pack(pack::Args),
+    /// Pack, sign and publish a release to a registry.
+    Publish(publish::Args),
+    /// Make, list, export, import and rotate signing keys.
+    #[command(subcommand)]
+    Key(key::Command),
+    /// Create, list, verify and export registries.
+    #[command(subcommand)]
+    Registry(registry::Command),
 }
 
 /// Everything a command needs besides its own arguments.
@@ -117,6 +136,11 @@ pub fn main() -> i32 {
         Command::Car(cmd) => car::run(cmd, &ctx),
         Command::Pin(cmd) => pin::run(cmd, &ctx),
         Command::Gc(args) => gc::run(args, &ctx),
+        Command::Init(args) => init::run(args, &ctx),
+        Command::Pack(args) => pack::run(args, &ctx),
+        Command::Publish(args) => publish::run(args, &ctx),
+        Command::Key(cmd) => key::run(cmd, &ctx),
+        Command::Registry(cmd) => registry::run(cmd, &ctx),
     };
     match result {
         Ok(()) => 0,

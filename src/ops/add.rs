@@ -33,6 +33,8 @@ pub enum ModePolicy {
 pub struct AddOptions {
     pub profile: Profile,
     pub modes: ModePolicy,
+    /// Names skipped at any depth, hidden or not (`ipkg pack` skips `.git`).
+    pub skip_names: &'static [&'static str],
 }
 
 /// Import `path` (a file, a directory or a symlink) and return its root.
@@ -98,7 +100,7 @@ fn add_entry(
                 path: child.display().to_string(),
                 reason: "the file name is not valid UTF-8".into(),
             })?;
-            if !opts.profile.hidden && name.starts_with('.') {
+            if (!opts.profile.hidden && name.starts_with('.')) || opts.skip_names.contains(&name) {
                 continue;
             }
             let meta = fs::symlink_metadata(&child).map_err(|e| Error::io(&child, e))?;

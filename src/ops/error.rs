@@ -14,6 +14,11 @@ use std::path::PathBuf;
 
 use crate::content::GetError;
 use crate::content::reader::ReadError;
+use crate::trust::index::IndexError;
+use crate::trust::keys::KeyError;
+use crate::trust::manifest::ManifestError;
+use crate::trust::release::ReleaseError;
+use crate::trust::succession::SuccessionError;
 
 /// Exit codes, one per failure class (documented in the README).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -59,6 +64,63 @@ pub enum Error {
     },
     #[error("`{}` is a {kind}, which ipkg cannot add", path.display())]
     UnsupportedFileType { path: PathBuf, kind: &'static str },
+    #[error("no manifest: `{}` does not exist", path.display())]
+    NoManifest { path: PathBuf },
+    #[error(transparent)]
+    Manifest(Box<ManifestError>),
+    #[error("no key named `{name}` in `{}`", dir.display())]
+    KeyNotFound { name: String, dir: PathBuf },
+    #[error("a key named `{name}` already exists")]
+    KeyExists { name: String },
+    #[error("invalid key name `{name}`: {reason}")]
+    KeyName { name: String, reason: String },
+    #[error("cannot use the key in `{}`", path.display())]
+    Key {
+        path: PathBuf,
+        #[source]
+        source: KeyError,
+    },
+    #[error("no registry named `{name}`")]
+    RegistryNotFound { name: String },
+    #[error("a registry named `{name}` already exists")]
+    RegistryExists { name: String },
+    #[error("invalid registry name `{name}`: {reason}")]
+    RegistryName { name: String, reason: String },
+    #[error("registry `{registry}`")]
+    Index {
+        registry: String,
+        #[source]
+        source: Box<IndexError>,
+    },
+    #[error("registry `{registry}`: release statement `{cid}`")]
+    Release {
+        registry: String,
+        cid: String,
+        #[source]
+        source: Box<ReleaseError>,
+    },
+    #[error(transparent)]
+    Succession(Box<SuccessionError>),
+}
+
+// The trust layer's errors carry CIDs and versions; boxed here so every
+// `Result<_, Error>` stays small.
+impl From<ManifestError> for Error {
+    fn from(e: ManifestError) -> Error {
+        Error::Manifest(Box::new(e))
+    }
+}
+
+impl From<crate::content::reader::ReadError> for Error {
+    fn from(e: crate::content::reader::ReadError) -> Error {
+        Error::Read(Box::new(e))
+    }
+}
+
+impl From<SuccessionError> for Error {
+    fn from(e: SuccessionError) -> Error {
+        Error::Succession(Box::new(e))
+    }
 }
 
 impl Error {
@@ -101,6 +163,32 @@ impl Error {
             },
             Error::Unsafe { .. } => ExitCode::Unsafe,
             Error::DestExists { .. } => ExitCode::Conflict,
+            Error::NoManifest { .. }
+            | Error::KeyNotFound { .. }
+            | Error::RegistryNotFound { .. } => ExitCode::NotFound,
+            Error::KeyExists { .. } | Error::RegistryExists { .. } => ExitCode::Conflict,
+            Error::KeyName { .. } | Error::RegistryName { .. } => ExitCode::Usage,
+            Error::Index { source, .. } => match source.as_ref() {
+                IndexError::BadSignature { .. }
+                | IndexError::WrongRegistry { .. }
+                | IndexError::Rollback { .. }
+                | IndexError::Fork { .. }
+                | IndexError::Expired { .. }
+                | IndexError::DocMismatch { .. }
+                | IndexError::Decode { .. }
+                | IndexError::PublisherMismatch { .. }
+                | IndexError::SuccessionMismatch { .. } => ExitCode::Verification,
+                IndexError::MissingDoc { .. }
+                | IndexError::NoSuchPackage { .. }
+                | IndexError::NoSuchVersion { .. } => ExitCode::NotFound,
+                IndexError::VersionExists { .. } => ExitCode::Conflict,
+                _ => ExitCode::Failure,
+            },
+            Error::Release { source, .. } => match source.as_ref() {
+                ReleaseError::Encode { .. } => ExitCode::Failure,
+                _ => ExitCode::Verification,
+            },
+            Error::Succession(_) => ExitCode::Verification,
             _ => ExitCode::Failure,
         }
     }
@@ -115,14 +203,23 @@ impl Error {
             (_, Some(GetError::Corrupt { .. })) => {
                 Some("run `ipkg gc` to drop damaged blocks, then fetch the content again".into())
             }
+            (Error::NoManifest { path }, _) => Some(format!(
+                "create one with `ipkg init {}`",
+                path.parent().map(|p| p.display().to_string()).unwrap_or_default()
+            )),
+            (Error::KeyNotFound { .. }, _) => {
+                Some("create one with `ipkg key gen NAME`, or see `ipkg key list`".into())
+            }
+            (Error::RegistryNotFound { .. }, _) => Some(
+                "create one with `ipkg registry init NAME --key KEY`, or see `ipkg registry list`"
+                    .into(),
+            ),
+            (Error::Index { source, .. }, _) if matches!(**source, IndexError::VersionExists { .. }) => Some(
+                "a published version never changes: bump `version` in `ipkg.toml`, or yank the old one with `ipkg publish --yank`"
+                    .into(),
+            ),
             (Error::DestExists { .. }, _) => Some("choose another `-o` path, or remove it first".into()),
             _ => None,
         }
-    }
-}
-
-impl From<ReadError> for Error {
-    fn from(e: ReadError) -> Error {
-        Error::Read(Box::new(e))
     }
 }

@@ -32,4 +32,8 @@ pub mod add;
 pub mod car;
 pub mod gc;
 pub mod get;
+pub mod keystore;
+pub mod pack;
 pub mod pins;
+pub mod publish;
+pub mod registry;

@@ -1,0 +1,106 @@
+//! `ipkg registry`: registries this machine publishes to.
+
+use std::path::PathBuf;
+
+use crate::ops::Error;
+use crate::ops::keystore::KeyStore;
+use crate::ops::registry::Registry;
+use crate::sources::store::{BlockStore, StoreLock};
+
+use super::{Ctx, stdout_err};
+
+#[derive(Debug, clap::Subcommand)]
+pub enum Command {
+    /// Create a registry owned by a key.
+    Init {
+        name: String,
+        /// The registry's key (`ipkg key list`).
+        #[arg(long, value_name = "KEY")]
+        key: String,
+    },
+    /// List registries with their IPNS names and index sequence.
+    List,
+    /// Check a registry's index, release statements and packages.
+    Verify { name: String },
+    /// Write the index, its documents, releases and packages as a CAR.
+    Export {
+        name: String,
+        #[arg(short, long, value_name = "FILE")]
+        output: PathBuf,
+    },
+}
+
+pub fn run(cmd: Command, ctx: &Ctx) -> Result<(), Error> {
+    let layout = ctx.layout()?;
+    let p = &ctx.printer;
+    let open_store = || -> Result<(StoreLock, BlockStore), Error> {
+        let lock = StoreLock::shared(&layout.store_lock())
+            .map_err(|e| Error::io(layout.store_lock(), e))?;
+        let store =
+            BlockStore::open(layout.blocks_dir()).map_err(|e| Error::io(layout.blocks_dir(), e))?;
+        Ok((lock, store))
+    };
+    match cmd {
+        Command::Init { name, key } => {
+            let k = KeyStore::open_default()?.load(&key)?;
+            let reg = Registry::create(&layout, &name, &key, &k.ipns_name())?;
+            p.status(
+                "Created",
+                format!("registry `{}` owned by `{key}`", reg.name),
+            );
+            p.data(format!("/ipns/{}", reg.state.ipns))
+                .map_err(stdout_err)?;
+        }
+        Command::List => {
+            let list = Registry::list(&layout)?;
+            if p.json {
+                let v: Vec<_> = list
+                    .iter()
+                    .map(|r| {
+                        serde_json::json!({
+                            "name": r.name, "key": r.state.key, "ipns": r.state.ipns,
+                            "root": r.state.root, "sequence": r.state.sequence,
+                        })
+                    })
+                    .collect();
+                p.json(&serde_json::Value::Array(v)).map_err(stdout_err)?;
+            } else {
+                for r in list {
+                    p.data(format!(
+                        "{} /ipns/{} key={} sequence={}",
+                        r.name, r.state.ipns, r.state.key, r.state.sequence
+                    ))
+                    .map_err(stdout_err)?;
+                }
+            }
+        }
+        Command::Verify { name } => {
+            let reg = Registry::open(&layout, &name)?;
+            let (_lock, store) = open_store()?;
+            let report = reg.verify(&store)?;
+            p.status(
+                "Verified",
+                format!(
+                    "registry `{name}`: sequence {}, {} packages, {} releases",
+                    report.sequence, report.packages, report.releases
+                ),
+            );
+            if p.json {
+                p.json(&serde_json::json!(report)).map_err(stdout_err)?;
+            }
+        }
+        Command::Export { name, output } => {
+            let reg = Registry::open(&layout, &name)?;
+            let (_lock, store) = open_store()?;
+            let blocks = reg.export(&store, &output)?;
+            p.status(
+                "Exported",
+                format!(
+                    "registry `{name}` ({blocks} blocks) to `{}`",
+                    output.display()
+                ),
+            );
+        }
+    }
+    Ok(())
+}
