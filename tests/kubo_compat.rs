@@ -355,6 +355,80 @@ fn single_files_match_kubo() {
     }
 }
 
+/// Without `-q`, `ipkg add` prints Kubo's `added <CID> <path>` line for every
+/// file and directory (order aside); `-r` is accepted and changes nothing.
+#[test]
+fn added_lines_match_kubo() {
+    if !kubo_available() {
+        return;
+    }
+    let env = TestEnv::new();
+    let kubos = Kubos::new();
+    let dir = tree(&env, 21, &TreeSpec::mixed());
+    let sorted = |o: &support::Output| {
+        let mut lines: Vec<String> = o.stdout_lines().into_iter().map(String::from).collect();
+        lines.sort_unstable();
+        lines
+    };
+    for profile in [V0, V1] {
+        let want = kubos
+            .for_profile(profile)
+            .ipfs(["add", "-r", "-n", path_str(&dir)]);
+        want.success();
+        for r in [&["-r"][..], &[]] {
+            let mut args = vec!["add", "--profile", profile];
+            args.extend(r);
+            args.push(path_str(&dir));
+            let got = env.ipkg(&args);
+            got.success();
+            assert_eq!(
+                sorted(&got),
+                sorted(&want),
+                "`{}` and `{}` list different entries",
+                got.command,
+                want.command
+            );
+        }
+    }
+}
+
+/// With `-q` and several paths, `ipkg add` prints the root of each, in order.
+#[test]
+fn quiet_add_prints_each_root_in_order() {
+    if !kubo_available() {
+        return;
+    }
+    let env = TestEnv::new();
+    let kubos = Kubos::new();
+    let a = tree(&env, 22, &TreeSpec::deep());
+    let b = env.path("single-file");
+    std::fs::write(&b, b"one file among directories\n").expect("writing a file");
+    let c = tree(&env, 23, &TreeSpec::empty());
+    for profile in [V0, V1] {
+        let kubo = kubos.for_profile(profile);
+        let roots = env.ipkg([
+            "add",
+            "-q",
+            "--profile",
+            profile,
+            path_str(&a),
+            path_str(&b),
+            path_str(&c),
+        ]);
+        roots.success();
+        assert_eq!(
+            roots.stdout_lines(),
+            vec![
+                kubo.add(&a, &["-n"]),
+                kubo.add(&b, &["-n"]),
+                kubo.add(&c, &["-n"])
+            ],
+            "`{}` should print each root in order",
+            roots.command
+        );
+    }
+}
+
 /// `ipkg car export` → `ipfs dag import` → `ipfs get`, and `ipfs dag export`
 /// → `ipkg car import` → `ipkg get`, both give the tree back: once under
 /// v1-2025 with `--hidden` (raw leaves, CIDv1; no modes stored), once under

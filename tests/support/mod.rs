@@ -326,7 +326,8 @@ fn describe_command(cmd: &Command) -> String {
     s
 }
 
-/// True when running under CI (`CI` is set), where skipping is not allowed.
+/// True when running under CI (`CI` set to anything but empty, `0` or
+/// `false`), where skipping is not allowed.
 pub fn in_ci() -> bool {
-    std::env::var_os("CI").is_some_and(|v| !v.is_empty())
+    std::env::var("CI").is_ok_and(|v| !matches!(v.as_str(), "" | "0" | "false"))
 }
