@@ -27,7 +27,7 @@ pub struct Args {
     cid_version: Option<u8>,
 
     /// Use raw blocks for leaves, overriding the profile.
-    #[arg(long, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, require_equals = true, default_missing_value = "true")]
     raw_leaves: Option<bool>,
 
     /// Chunker: `size-N` for fixed chunks of N bytes, overriding the profile.
@@ -84,11 +84,8 @@ impl Args {
 
 pub fn run(args: Args, ctx: &Ctx) -> Result<(), Error> {
     let profile = args.profile();
-    if profile.cid_version == 0 && profile.raw_leaves {
-        return Err(Error::Usage(
-            "`--raw-leaves` needs CIDv1: add `--cid-version 1`".into(),
-        ));
-    }
+    // As in Kubo, raw leaves under CIDv0 are allowed: the leaves are CIDv1 raw
+    // blocks and every dag-pb node above them stays CIDv0.
     let opts = AddOptions {
         profile,
         modes: ModePolicy::AsProfile,
