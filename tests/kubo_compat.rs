@@ -111,6 +111,20 @@ fn assert_same_cid(
     got
 }
 
+/// `ipkg get CID -o NAME` (in the scratch dir) reproduces `dir` per `cmp`.
+#[track_caller]
+fn assert_get_gives_back(
+    env: &TestEnv,
+    cid: &str,
+    dir: &Path,
+    name: impl AsRef<Path>,
+    cmp: Compare,
+) {
+    let out = env.path(name);
+    env.ipkg(["get", cid, "-o", path_str(&out)]).success();
+    assert_same_tree(dir, &out, cmp);
+}
+
 /// Generate the tree for `seed` under the env's scratch dir.
 fn tree(env: &TestEnv, seed: u64, spec: &TreeSpec) -> PathBuf {
     let dir = env.path(format!("{}-{seed}", spec.name));
@@ -141,18 +155,26 @@ fn check_tree(seed: u64, spec: TreeSpec) {
         let kubo = kubos.for_profile(profile);
         let cid = assert_same_cid(&env, kubo, &dir, &["--profile", profile], &[]);
         // What a default add keeps comes back.
-        let out = env.path(format!("get-{profile}"));
-        env.ipkg(["get", &cid, "-o", path_str(&out)]).success();
-        assert_same_tree(&dir, &out, Compare::DEFAULT_ADD);
+        assert_get_gives_back(
+            &env,
+            &cid,
+            &dir,
+            format!("get-{profile}"),
+            Compare::DEFAULT_ADD,
+        );
 
         // Everything, modes included, comes back exactly.
         let full = full_flags(profile);
         let mut ipkg_args = vec!["--profile", profile];
         ipkg_args.extend(full);
         let cid = assert_same_cid(&env, kubo, &dir, &ipkg_args, full);
-        let out = env.path(format!("get-{profile}-full"));
-        env.ipkg(["get", &cid, "-o", path_str(&out)]).success();
-        assert_same_tree(&dir, &out, Compare::EXACT);
+        assert_get_gives_back(
+            &env,
+            &cid,
+            &dir,
+            format!("get-{profile}-full"),
+            Compare::EXACT,
+        );
     }
 }
 
@@ -243,9 +265,7 @@ fn tree_big_13() {
         &["--profile", V0, "--preserve-mode"],
         &["--preserve-mode"],
     );
-    let out = env.path("get");
-    env.ipkg(["get", &cid, "-o", path_str(&out)]).success();
-    assert_same_tree(&dir, &out, Compare::EXACT);
+    assert_get_gives_back(&env, &cid, &dir, "get", Compare::EXACT);
 }
 
 /// Each override flag means what Kubo's flag of the same name means, on top of
@@ -325,9 +345,13 @@ fn link_count_boundaries_with_small_chunks() {
             &["--profile", profile, "--chunker", "size-256"],
             &["--chunker=size-256"],
         );
-        let out = env.path(format!("get-{profile}"));
-        env.ipkg(["get", &cid, "-o", path_str(&out)]).success();
-        assert_same_tree(&dir, &out, Compare::DEFAULT_ADD);
+        assert_get_gives_back(
+            &env,
+            &cid,
+            &dir,
+            format!("get-{profile}"),
+            Compare::DEFAULT_ADD,
+        );
     }
 }
 
