@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use crate::content::NullSink;
 use crate::content::profile::{Profile, parse_chunker};
-use crate::ops::add::{AddOptions, ModePolicy, add_path, total_size};
+use crate::ops::add::{AddOptions, ModePolicy, add_path_listing, total_size};
 use crate::ops::pins::Pins;
 use crate::ops::{Error, NoProgress, Progress};
 use crate::sources::store::{BlockStore, StoreLock};
@@ -111,11 +111,19 @@ pub fn run(args: Args, ctx: &Ctx) -> Result<(), Error> {
     for path in &args.paths {
         let total = total_size(path, opts.profile.hidden);
         progress.start("Adding", Some(total));
+        // Like `ipfs add`: one `added CID PATH` line per entry, children first.
+        let mut write_err = None;
+        let quiet = args.quiet;
+        let mut on_entry = |rel: &str, imported: &crate::content::importer::Imported| {
+            if !quiet && write_err.is_none() {
+                write_err = printer.data(format!("added {} {rel}", imported.cid)).err();
+            }
+        };
         let imported = match &store {
-            None => add_path(path, &opts, &mut NullSink, progress)?,
+            None => add_path_listing(path, &opts, &mut NullSink, progress, &mut on_entry)?,
             Some((store, pins, _lock)) => {
                 let mut sink = store.sink();
-                let imported = add_path(path, &opts, &mut sink, progress)?;
+                let imported = add_path_listing(path, &opts, &mut sink, progress, &mut on_entry)?;
                 store.sync().map_err(|e| Error::io(store.dir(), e))?;
                 if args.pin {
                     pins.add(&imported.cid, "add")?;
@@ -124,16 +132,11 @@ pub fn run(args: Args, ctx: &Ctx) -> Result<(), Error> {
             }
         };
         progress.finish();
-        let name = path
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_else(|| path.display().to_string());
+        if let Some(e) = write_err {
+            return Err(stdout_err(e));
+        }
         if args.quiet {
             printer.data(imported.cid.to_string()).map_err(stdout_err)?;
-        } else {
-            printer
-                .data(format!("added {} {}", imported.cid, name))
-                .map_err(stdout_err)?;
         }
     }
     Ok(())

@@ -44,15 +44,48 @@ pub fn add_path(
     sink: &mut dyn BlockSink,
     progress: &dyn Progress,
 ) -> Result<Imported, Error> {
+    add_path_listing(path, opts, sink, progress, &mut |_, _| {})
+}
+
+/// Like [`add_path`], calling `on_entry` with each entry's path (starting with
+/// `path`'s own name, as `ipfs add` prints it) once the entry is imported,
+/// children before their directory.
+pub fn add_path_listing(
+    path: &Path,
+    opts: &AddOptions,
+    sink: &mut dyn BlockSink,
+    progress: &dyn Progress,
+    on_entry: &mut dyn FnMut(&str, &Imported),
+) -> Result<Imported, Error> {
     let meta = fs::symlink_metadata(path).map_err(|e| Error::io(path, e))?;
-    add_entry(
-        path,
-        &meta,
+    let rel = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| path.display().to_string());
+    let mut walk = Walk {
         opts,
         sink,
         progress,
-        &mut vec![0u8; opts.profile.chunk_size],
-    )
+        buf: vec![0u8; opts.profile.chunk_size],
+        on_entry,
+    };
+    walk.entry(path, &meta, &rel)
+}
+
+struct Walk<'a> {
+    opts: &'a AddOptions,
+    sink: &'a mut dyn BlockSink,
+    progress: &'a dyn Progress,
+    buf: Vec<u8>,
+    on_entry: &'a mut dyn FnMut(&str, &Imported),
+}
+
+impl Walk<'_> {
+    fn entry(&mut self, path: &Path, meta: &fs::Metadata, rel: &str) -> Result<Imported, Error> {
+        let imported = add_entry(path, meta, rel, self)?;
+        (self.on_entry)(rel, &imported);
+        Ok(imported)
+    }
 }
 
 fn mode_for(meta: &fs::Metadata, opts: &AddOptions) -> Option<u32> {
@@ -69,11 +102,10 @@ fn mode_for(meta: &fs::Metadata, opts: &AddOptions) -> Option<u32> {
 fn add_entry(
     path: &Path,
     meta: &fs::Metadata,
-    opts: &AddOptions,
-    sink: &mut dyn BlockSink,
-    progress: &dyn Progress,
-    buf: &mut Vec<u8>,
+    rel: &str,
+    walk: &mut Walk<'_>,
 ) -> Result<Imported, Error> {
+    let opts = walk.opts;
     let ft = meta.file_type();
     if ft.is_symlink() {
         let target = fs::read_link(path).map_err(|e| Error::io(path, e))?;
@@ -81,10 +113,10 @@ fn add_entry(
             path: path.display().to_string(),
             reason: "the symlink target is not valid UTF-8".into(),
         })?;
-        return symlink(&opts.profile, target, sink).map_err(|e| Error::io(path, e));
+        return symlink(&opts.profile, target, walk.sink).map_err(|e| Error::io(path, e));
     }
     if ft.is_file() {
-        return add_file(path, meta, opts, sink, progress, buf);
+        return add_file(path, meta, opts, walk.sink, walk.progress, &mut walk.buf);
     }
     if ft.is_dir() {
         let mut dir = DirBuilder::new(&opts.profile, mode_for(meta, opts));
@@ -104,13 +136,13 @@ fn add_entry(
                 continue;
             }
             let meta = fs::symlink_metadata(&child).map_err(|e| Error::io(&child, e))?;
-            let imported = add_entry(&child, &meta, opts, sink, progress, buf)?;
+            let imported = walk.entry(&child, &meta, &format!("{rel}/{name}"))?;
             dir.add(name, imported).map_err(|e| Error::Unsafe {
                 path: child.display().to_string(),
                 reason: e.to_string(),
             })?;
         }
-        return dir.finish(sink).map_err(|e| Error::io(path, e));
+        return dir.finish(walk.sink).map_err(|e| Error::io(path, e));
     }
     let kind = if ft.is_fifo() {
         "named pipe"
