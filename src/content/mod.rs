@@ -101,6 +101,8 @@ pub enum LinksError {
         #[source]
         source: dagpb::DagPbError,
     },
+    #[error("block `{cid}` is not valid dag-cbor: {reason}")]
+    DagCbor { cid: Cid, reason: String },
     #[error("block `{cid}` uses codec 0x{code:x}, which ipkg cannot traverse")]
     UnknownCodec { cid: Cid, code: u64 },
 }
@@ -114,9 +116,46 @@ pub fn links_of(cid: &Cid, data: &[u8]) -> Result<Vec<Cid>, LinksError> {
                 .map_err(|source| LinksError::DagPb { cid: *cid, source })?;
             Ok(node.links.into_iter().map(|l| l.cid).collect())
         }
-        Some(Codec::DagCbor) | None => Err(LinksError::UnknownCodec {
+        Some(Codec::DagCbor) => {
+            let value: ipld_core::ipld::Ipld =
+                serde_ipld_dagcbor::from_slice(data).map_err(|e| LinksError::DagCbor {
+                    cid: *cid,
+                    reason: e.to_string(),
+                })?;
+            let mut out = Vec::new();
+            let mut stack = vec![&value];
+            // Depth-first, in document order (map entries in key order).
+            while let Some(v) = stack.pop() {
+                match v {
+                    ipld_core::ipld::Ipld::Link(c) => out.push(*c),
+                    ipld_core::ipld::Ipld::List(items) => stack.extend(items.iter().rev()),
+                    ipld_core::ipld::Ipld::Map(map) => stack.extend(map.values().rev()),
+                    _ => {}
+                }
+            }
+            Ok(out)
+        }
+        None => Err(LinksError::UnknownCodec {
             cid: *cid,
             code: cid.codec(),
         }),
+    }
+}
+
+#[cfg(test)]
+mod links_tests {
+    use super::*;
+
+    /// Regression: dag-cbor documents (release statements, the registry index)
+    /// used to be opaque to `links_of`, so gc and CAR export stopped at them.
+    #[test]
+    fn dag_cbor_links_are_followed_in_order() {
+        let a = cid::cid_of(1, Codec::Raw, b"a");
+        let b = cid::cid_of(1, Codec::Raw, b"b");
+        let doc = ipld_core::ipld!({"first": a, "list": [1, b], "text": "no link"});
+        let bytes = serde_ipld_dagcbor::to_vec(&doc).unwrap();
+        let c = cid::cid_of(1, Codec::DagCbor, &bytes);
+        assert_eq!(links_of(&c, &bytes).unwrap(), vec![a, b]);
+        assert!(links_of(&c, b"\xff").is_err());
     }
 }

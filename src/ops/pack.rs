@@ -1,7 +1,7 @@
 //! `ipkg pack` and `ipkg init`: turn a package directory into its CID.
 //!
 //! Packing reads `DIR/ipkg.toml`, checks the tree against it (through
-//! [`FsTree`], a [`TreeView`] collected from disk first so that I/O errors are
+//! [`collect_tree`], a [`TreeView`] collected from disk first so that I/O errors are
 //! reported with their path, not as a missing entry), then imports the tree
 //! with the `unixfs-v1-2025` profile and normalised modes
 //! ([`ModePolicy::Normalised`]).
@@ -10,7 +10,6 @@
 //! entries named `.git` at any depth. The same tree always gives the same CID;
 //! `docs/pack.md` gives the Kubo command that reproduces it.
 
-use std::collections::BTreeMap;
 use std::fs;
 use std::os::unix::fs::{FileTypeExt, PermissionsExt};
 use std::path::{Path, PathBuf};
@@ -18,7 +17,7 @@ use std::path::{Path, PathBuf};
 use crate::content::BlockSink;
 use crate::content::cid::Cid;
 use crate::content::profile::Profile;
-use crate::trust::manifest::{EntryKind, Manifest, TreeSummary, TreeView, check_command_name};
+use crate::trust::manifest::{EntryKind, Manifest, MemTree, TreeSummary, check_command_name};
 
 use super::add::{AddOptions, ModePolicy, add_path};
 use super::{Error, Progress};
@@ -41,91 +40,69 @@ pub fn pack_options() -> AddOptions {
     }
 }
 
-/// A package directory collected into memory, as a [`TreeView`].
-#[derive(Debug, Clone, Default)]
-pub struct FsTree {
-    entries: BTreeMap<String, EntryKind>,
+/// Collect a package directory into memory (skipping [`SKIPPED`]) so that the
+/// manifest can be checked against it; the first I/O error names its path.
+pub fn collect_tree(root: &Path) -> Result<MemTree, Error> {
+    let mut tree = MemTree::new();
+    walk(&mut tree, root, "")?;
+    Ok(tree)
 }
 
-impl FsTree {
-    /// Walk `root` (skipping [`SKIPPED`]); the first I/O error names its path.
-    pub fn collect(root: &Path) -> Result<FsTree, Error> {
-        let mut tree = FsTree::default();
-        tree.walk(root, "")?;
-        Ok(tree)
+fn walk(tree: &mut MemTree, dir: &Path, rel: &str) -> Result<(), Error> {
+    let mut names = Vec::new();
+    for entry in fs::read_dir(dir).map_err(|e| Error::io(dir, e))? {
+        names.push(entry.map_err(|e| Error::io(dir, e))?.file_name());
     }
-
-    fn walk(&mut self, dir: &Path, rel: &str) -> Result<(), Error> {
-        let mut names = Vec::new();
-        for entry in fs::read_dir(dir).map_err(|e| Error::io(dir, e))? {
-            names.push(entry.map_err(|e| Error::io(dir, e))?.file_name());
+    names.sort();
+    for name in names {
+        let path = dir.join(&name);
+        let name = name.to_str().ok_or_else(|| Error::Unsafe {
+            path: path.display().to_string(),
+            reason: "the file name is not valid UTF-8".into(),
+        })?;
+        if SKIPPED.contains(&name) {
+            continue;
         }
-        names.sort();
-        for name in names {
-            let path = dir.join(&name);
-            let name = name.to_str().ok_or_else(|| Error::Unsafe {
+        let child = if rel.is_empty() {
+            name.to_owned()
+        } else {
+            format!("{rel}/{name}")
+        };
+        let meta = fs::symlink_metadata(&path).map_err(|e| Error::io(&path, e))?;
+        let ft = meta.file_type();
+        let kind = if ft.is_symlink() {
+            let target = fs::read_link(&path).map_err(|e| Error::io(&path, e))?;
+            let target = target.to_str().ok_or_else(|| Error::Unsafe {
                 path: path.display().to_string(),
-                reason: "the file name is not valid UTF-8".into(),
+                reason: "the symlink target is not valid UTF-8".into(),
             })?;
-            if SKIPPED.contains(&name) {
-                continue;
+            EntryKind::Symlink {
+                target: target.to_owned(),
             }
-            let child = if rel.is_empty() {
-                name.to_owned()
-            } else {
-                format!("{rel}/{name}")
-            };
-            let meta = fs::symlink_metadata(&path).map_err(|e| Error::io(&path, e))?;
-            let ft = meta.file_type();
-            let kind = if ft.is_symlink() {
-                let target = fs::read_link(&path).map_err(|e| Error::io(&path, e))?;
-                let target = target.to_str().ok_or_else(|| Error::Unsafe {
-                    path: path.display().to_string(),
-                    reason: "the symlink target is not valid UTF-8".into(),
-                })?;
-                EntryKind::Symlink {
-                    target: target.to_owned(),
-                }
-            } else if ft.is_dir() {
-                EntryKind::Dir
-            } else if ft.is_file() {
-                EntryKind::File {
-                    executable: meta.permissions().mode() & 0o100 != 0,
-                    size: meta.len(),
-                }
-            } else {
-                let kind = if ft.is_fifo() {
-                    "named pipe"
-                } else if ft.is_socket() {
-                    "socket"
-                } else {
-                    "device"
-                };
-                return Err(Error::UnsupportedFileType { path, kind });
-            };
-            let is_dir = kind == EntryKind::Dir;
-            self.entries.insert(child.clone(), kind);
-            if is_dir {
-                self.walk(&path, &child)?;
+        } else if ft.is_dir() {
+            EntryKind::Dir
+        } else if ft.is_file() {
+            EntryKind::File {
+                executable: meta.permissions().mode() & 0o100 != 0,
+                size: meta.len(),
             }
-        }
-        Ok(())
-    }
-}
-
-impl TreeView for FsTree {
-    fn kind(&self, path: &str) -> Option<EntryKind> {
-        if path.is_empty() {
-            return Some(EntryKind::Dir);
-        }
-        self.entries.get(path).cloned()
-    }
-
-    fn visit(&self, f: &mut dyn FnMut(&str, &EntryKind)) {
-        for (p, k) in &self.entries {
-            f(p, k);
+        } else {
+            let kind = if ft.is_fifo() {
+                "named pipe"
+            } else if ft.is_socket() {
+                "socket"
+            } else {
+                "device"
+            };
+            return Err(Error::UnsupportedFileType { path, kind });
+        };
+        let is_dir = kind == EntryKind::Dir;
+        tree.insert(&child, kind);
+        if is_dir {
+            walk(tree, &path, &child)?;
         }
     }
+    Ok(())
 }
 
 /// Read and parse `DIR/ipkg.toml`.
@@ -163,7 +140,7 @@ pub fn pack(
             dir.display()
         )));
     }
-    let tree = FsTree::collect(dir)?;
+    let tree = collect_tree(dir)?;
     let summary = manifest.validate_tree(&tree, &dir.join(MANIFEST))?;
     progress.start("Packing", Some(summary.total_bytes));
     let imported = add_path(dir, &pack_options(), sink, progress)?;

@@ -12,14 +12,11 @@
 //! release statement's signature and agreement with its entry.
 
 use std::fs;
-use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::content::car::CarWriter;
 use crate::content::cid::{Cid, parse};
-use crate::content::links_of;
 use crate::sources::store::BlockStore;
 use crate::trust::index::{IndexError, RegistryIndex, SignedIndex};
 use crate::trust::release::SignedRelease;
@@ -291,68 +288,12 @@ impl Registry {
                 self.name
             ))
         })?;
-        let index = self.load_index(store)?;
-        let root = self.load_root(store, &root_cid)?;
-        let mut cids: Vec<Cid> = vec![root_cid];
-        cids.extend(root.root().packages.values().copied());
-        cids.extend(root.root().succession);
-        let mut trees = Vec::new();
-        for doc in index.packages().values() {
-            cids.extend(doc.successions.iter().copied());
-            for e in &doc.releases {
-                cids.push(e.release);
-                trees.push(e.package);
-            }
-        }
-        let dir = match dest.parent() {
-            Some(p) if !p.as_os_str().is_empty() => p,
-            _ => Path::new("."),
-        };
-        let tmp = tempfile::Builder::new()
-            .prefix(".ipkg-car-")
-            .tempfile_in(dir)
-            .map_err(|e| Error::io(dir, e))?;
-        let out = BufWriter::new(tmp.as_file().try_clone().map_err(|e| Error::io(dest, e))?);
-        let mut writer = CarWriter::new(out, &[root_cid]).map_err(|e| Error::io(dest, e))?;
-        let mut seen = std::collections::HashSet::new();
-        let mut blocks = 0u64;
-        for cid in cids {
-            if seen.insert(cid) {
-                let data = store.get(&cid)?;
-                writer
-                    .write_block(&cid, &data)
-                    .map_err(|e| Error::io(dest, e))?;
-                blocks += 1;
-            }
-        }
-        // Package trees: dag-pb, parents first.
-        let mut stack: Vec<Cid> = trees.into_iter().rev().collect();
-        while let Some(cid) = stack.pop() {
-            if !seen.insert(cid) {
-                continue;
-            }
-            let data = store.get(&cid)?;
-            writer
-                .write_block(&cid, &data)
-                .map_err(|e| Error::io(dest, e))?;
-            blocks += 1;
-            if let Ok(children) = links_of(&cid, &data) {
-                stack.extend(children.into_iter().rev());
-            }
-        }
-        let mut out = writer.finish().map_err(|e| Error::io(dest, e))?;
-        out.flush().map_err(|e| Error::io(dest, e))?;
-        drop(out);
-        tmp.as_file().sync_all().map_err(|e| Error::io(dest, e))?;
-        tmp.persist_noclobber(dest).map_err(|e| {
-            if e.error.kind() == std::io::ErrorKind::AlreadyExists {
-                Error::DestExists {
-                    path: dest.to_path_buf(),
-                }
-            } else {
-                Error::io(dest, e.error)
-            }
-        })?;
+        // Refuse to hand out an index that no longer verifies.
+        self.load_index(store)?;
+        // Every document links what it vouches for (index -> package documents
+        // -> release statements -> package trees), so one walk from the root
+        // takes it all.
+        let (blocks, _bytes) = super::car::export(store, &root_cid, dest, &super::NoProgress)?;
         Ok(blocks)
     }
 }

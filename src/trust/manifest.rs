@@ -898,7 +898,8 @@ impl MemTree {
         MemTree::default()
     }
 
-    fn add(&mut self, path: &str, kind: EntryKind) -> &mut Self {
+    /// Add an entry (and any missing parent directories).
+    pub fn insert(&mut self, path: &str, kind: EntryKind) -> &mut Self {
         let mut parent = String::new();
         let parts: Vec<&str> = path.split('/').collect();
         for part in &parts[..parts.len().saturating_sub(1)] {
@@ -913,15 +914,15 @@ impl MemTree {
     }
 
     pub fn file(&mut self, path: &str, size: u64, executable: bool) -> &mut Self {
-        self.add(path, EntryKind::File { executable, size })
+        self.insert(path, EntryKind::File { executable, size })
     }
 
     pub fn dir(&mut self, path: &str) -> &mut Self {
-        self.add(path, EntryKind::Dir)
+        self.insert(path, EntryKind::Dir)
     }
 
     pub fn symlink(&mut self, path: &str, target: &str) -> &mut Self {
-        self.add(
+        self.insert(
             path,
             EntryKind::Symlink {
                 target: target.to_owned(),
