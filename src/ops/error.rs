@@ -101,6 +101,23 @@ pub enum Error {
     },
     #[error(transparent)]
     Succession(Box<SuccessionError>),
+    #[error("cannot fetch `{cid}`{}", fetch_attempts(attempts))]
+    Fetch {
+        cid: crate::content::Cid,
+        /// Each source tried, and why it failed.
+        attempts: Vec<(String, String)>,
+    },
+}
+
+fn fetch_attempts(attempts: &[(String, String)]) -> String {
+    if attempts.is_empty() {
+        return ": no source has it".to_owned();
+    }
+    let mut out = String::new();
+    for (source, why) in attempts {
+        out.push_str(&format!("\n  {source}: {why}"));
+    }
+    out
 }
 
 // The trust layer's errors carry CIDs and versions; boxed here so every
