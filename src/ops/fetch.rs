@@ -52,3 +52,12 @@ pub fn fetch_dag(
         attempts,
     })
 }
+
+/// The network sources this run may fetch from, in the order to try them
+/// (Kubo RPC, trustless gateways, from flags, environment and config). The
+/// embedded store is always consulted first by [`fetch_dag`] and is not listed.
+pub fn configured_sources(_layout: &super::Layout) -> Result<Vec<Box<dyn BlockSource>>, Error> {
+    // Network sources arrive with issue 5; until then only the embedded store
+    // (and CAR files named on the command line) serve content.
+    Ok(Vec::new())
+}
