@@ -42,6 +42,16 @@ pub struct Cli {
     #[arg(long, global = true, env = "IPKG_BIN_DIR", value_name = "DIR")]
     bin_dir: Option<PathBuf>,
 
+    /// Kubo's RPC API address (default: `IPFS_API`, the config, or the `api`
+    /// file of `$IPFS_PATH` or `~/.ipfs`); `off` to leave Kubo alone.
+    #[arg(long, global = true, value_name = "MULTIADDR")]
+    api: Option<String>,
+
+    /// A trustless gateway to fetch from (repeatable; replaces the configured
+    /// ones).
+    #[arg(long = "gateway", global = true, value_name = "URL")]
+    gateways: Vec<String>,
+
     /// Print data as JSON.
     #[arg(long, global = true)]
     json: bool,
@@ -127,6 +137,8 @@ pub fn main() -> i32 {
         overrides: Overrides {
             prefix: cli.prefix,
             bin_dir: cli.bin_dir,
+            api: cli.api,
+            gateways: cli.gateways,
         },
     };
     let result = match cli.command {

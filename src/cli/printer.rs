@@ -87,7 +87,10 @@ impl Printer {
         } else {
             None
         };
-        BarProgress { bar }
+        BarProgress {
+            bar,
+            printer: self.clone(),
+        }
     }
 
     /// Print an error and its causes, once, with a hint when there is one.
@@ -113,6 +116,7 @@ impl Printer {
 /// [`Progress`] drawn as an indicatif bar.
 pub struct BarProgress {
     bar: Option<ProgressBar>,
+    printer: Printer,
 }
 
 impl Progress for BarProgress {
@@ -150,6 +154,13 @@ impl Progress for BarProgress {
     fn finish(&self) {
         if let Some(bar) = &self.bar {
             bar.finish_and_clear();
+        }
+    }
+
+    fn warn(&self, message: &str) {
+        match &self.bar {
+            Some(bar) => bar.suspend(|| self.printer.warn(message)),
+            None => self.printer.warn(message),
         }
     }
 }

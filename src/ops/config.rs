@@ -19,6 +19,18 @@ use super::Error;
 pub struct ConfigFile {
     pub prefix: Option<PathBuf>,
     pub bin_dir: Option<PathBuf>,
+    /// Trustless gateways to fetch from, in order (`docs/network.md`).
+    pub gateways: Option<Vec<String>>,
+    /// Kubo's RPC API (`/ip4/127.0.0.1/tcp/5001`), or `off`.
+    pub kubo_api: Option<String>,
+    /// Name servers for DNSLink (`127.0.0.1:53`); the system's when unset.
+    pub dns_servers: Option<Vec<String>>,
+    /// Delegated routing endpoints (`/routing/v1`) for IPNS records.
+    pub routers: Option<Vec<String>>,
+    /// Network timeout (`30s`, `500ms`).
+    pub timeout: Option<String>,
+    /// Extra attempts after a failed request.
+    pub retries: Option<u32>,
 }
 
 impl ConfigFile {
@@ -44,6 +56,12 @@ impl ConfigFile {
         ConfigFile {
             prefix: other.prefix.or(self.prefix),
             bin_dir: other.bin_dir.or(self.bin_dir),
+            gateways: other.gateways.or(self.gateways),
+            kubo_api: other.kubo_api.or(self.kubo_api),
+            dns_servers: other.dns_servers.or(self.dns_servers),
+            routers: other.routers.or(self.routers),
+            timeout: other.timeout.or(self.timeout),
+            retries: other.retries.or(self.retries),
         }
     }
 }
@@ -53,6 +71,36 @@ impl ConfigFile {
 pub struct Overrides {
     pub prefix: Option<PathBuf>,
     pub bin_dir: Option<PathBuf>,
+    /// `--api`: Kubo's RPC API address.
+    pub api: Option<String>,
+    /// `--gateway` (repeatable): replaces the configured gateways.
+    pub gateways: Vec<String>,
+}
+
+/// Network settings for one run, after flags, environment and config files
+/// (`docs/network.md`). Values are as written; `ops::fetch` and
+/// `ops::names` turn them into sources and resolvers.
+#[derive(Debug, Clone, Default)]
+pub struct Network {
+    pub gateways: Vec<String>,
+    /// An explicit Kubo API address; `None` looks for Kubo's `api` file,
+    /// `Some("off")` disables Kubo.
+    pub kubo_api: Option<String>,
+    pub dns_servers: Vec<String>,
+    pub routers: Vec<String>,
+    pub timeout: Option<String>,
+    pub retries: Option<u32>,
+}
+
+/// A list from the environment: entries separated by commas or spaces.
+fn env_list(name: &str) -> Option<Vec<String>> {
+    let v = std::env::var(name).ok().filter(|v| !v.trim().is_empty())?;
+    Some(
+        v.split(|c: char| c == ',' || c.is_whitespace())
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+            .collect(),
+    )
 }
 
 /// The resolved locations for one run.
@@ -62,6 +110,8 @@ pub struct Layout {
     pub prefix: PathBuf,
     /// Where command links go.
     pub bin_dir: PathBuf,
+    /// Where content and names come from besides the local store.
+    pub network: Network,
 }
 
 impl Layout {
@@ -104,7 +154,34 @@ impl Layout {
                 }
             })
             .ok_or(Error::NoHome)?;
-        Ok(Layout { prefix, bin_dir })
+        let env_str = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
+        let network = Network {
+            gateways: if overrides.gateways.is_empty() {
+                env_list("IPKG_GATEWAYS")
+                    .or(config.gateways)
+                    .unwrap_or_default()
+            } else {
+                overrides.gateways.clone()
+            },
+            kubo_api: overrides
+                .api
+                .clone()
+                .or_else(|| env_str("IPFS_API"))
+                .or(config.kubo_api),
+            dns_servers: env_list("IPKG_DNS_SERVERS")
+                .or(config.dns_servers)
+                .unwrap_or_default(),
+            routers: env_list("IPKG_ROUTERS")
+                .or(config.routers)
+                .unwrap_or_default(),
+            timeout: env_str("IPKG_TIMEOUT").or(config.timeout),
+            retries: config.retries,
+        };
+        Ok(Layout {
+            prefix,
+            bin_dir,
+            network,
+        })
     }
 
     /// A layout rooted at `prefix` (tests and tools).
@@ -112,6 +189,7 @@ impl Layout {
         Layout {
             prefix: prefix.into(),
             bin_dir: bin_dir.into(),
+            network: Network::default(),
         }
     }
 

@@ -7,10 +7,13 @@
 //! source and why it failed.
 
 use crate::content::Cid;
+use crate::sources::gateway::GatewaySource;
+use crate::sources::http::{HttpOptions, parse_duration};
+use crate::sources::kubo::{KuboSource, find_api};
 use crate::sources::store::BlockStore;
 use crate::sources::{BlockSource, FetchStats};
 
-use super::{Error, Progress};
+use super::{Error, Layout, Progress};
 
 /// Make `store` hold every block under `root`. Returns what was fetched
 /// (zero when the store already had it all: a warm install).
@@ -44,7 +47,13 @@ pub fn fetch_dag(
                     )),
                 }
             }
-            Err(e) => attempts.push((source.describe(), e.to_string())),
+            Err(e) => {
+                progress.warn(&format!(
+                    "{}: {e}; trying the next source",
+                    source.describe()
+                ));
+                attempts.push((source.describe(), e.to_string()));
+            }
         }
     }
     Err(Error::Fetch {
@@ -53,11 +62,61 @@ pub fn fetch_dag(
     })
 }
 
-/// The network sources this run may fetch from, in the order to try them
-/// (Kubo RPC, trustless gateways, from flags, environment and config). The
-/// embedded store is always consulted first by [`fetch_dag`] and is not listed.
-pub fn configured_sources(_layout: &super::Layout) -> Result<Vec<Box<dyn BlockSource>>, Error> {
-    // Network sources arrive with issue 5; until then only the embedded store
-    // (and CAR files named on the command line) serve content.
-    Ok(Vec::new())
+/// The network sources this run may fetch from, in the order to try them:
+/// Kubo's RPC API (when one is configured or its `api` file is found), then
+/// the trustless gateways, from flags, environment and config
+/// (`docs/network.md`). The embedded store is always consulted first by
+/// [`fetch_dag`] and is not listed.
+pub fn configured_sources(layout: &Layout) -> Result<Vec<Box<dyn BlockSource>>, Error> {
+    let opts = http_options(layout)?;
+    let mut out: Vec<Box<dyn BlockSource>> = Vec::new();
+    if let Some(kubo) = kubo(layout)? {
+        out.push(Box::new(kubo));
+    }
+    for g in &layout.network.gateways {
+        out.push(Box::new(
+            GatewaySource::new(g, &opts).map_err(Error::Usage)?,
+        ));
+    }
+    Ok(out)
+}
+
+/// The configured gateways as sources (for IPNS records as well as blocks).
+pub fn gateways(layout: &Layout) -> Result<Vec<GatewaySource>, Error> {
+    let opts = http_options(layout)?;
+    layout
+        .network
+        .gateways
+        .iter()
+        .map(|g| GatewaySource::new(g, &opts).map_err(Error::Usage))
+        .collect()
+}
+
+/// Kubo's RPC API, when `--api`, `IPFS_API`, the config or Kubo's `api` file
+/// names one (and it is not `off`).
+pub fn kubo(layout: &Layout) -> Result<Option<KuboSource>, Error> {
+    let explicit = layout.network.kubo_api.as_deref();
+    if matches!(explicit, Some("off" | "none")) {
+        return Ok(None);
+    }
+    let opts = http_options(layout)?;
+    Ok(find_api(explicit)
+        .map_err(Error::Usage)?
+        .map(|(url, _)| KuboSource::new(&url, &opts)))
+}
+
+/// Timeouts and retries from the config.
+pub fn http_options(layout: &Layout) -> Result<HttpOptions, Error> {
+    let mut opts = HttpOptions::default();
+    if let Some(t) = &layout.network.timeout {
+        opts.timeout = parse_duration(t).ok_or_else(|| {
+            Error::Usage(format!(
+                "invalid timeout `{t}`: write it like `30s` or `500ms`"
+            ))
+        })?;
+    }
+    if let Some(r) = layout.network.retries {
+        opts.retries = r;
+    }
+    Ok(opts)
 }

@@ -20,6 +20,9 @@ pub trait Progress {
     fn advance(&self, _n: u64) {}
     /// The step is over.
     fn finish(&self) {}
+    /// Something went wrong but the operation goes on (a source failed and
+    /// the next one is tried).
+    fn warn(&self, _message: &str) {}
 }
 
 /// Progress that goes nowhere.

@@ -17,6 +17,7 @@
 // Each integration test crate uses a different part of the support code.
 #![allow(dead_code)]
 
+pub mod gateway;
 pub mod http;
 pub mod kubo;
 pub mod tree;
@@ -92,6 +93,15 @@ impl TestEnv {
     /// A path inside the scratch directory.
     pub fn path(&self, rel: impl AsRef<Path>) -> PathBuf {
         self.work.join(rel)
+    }
+
+    /// Write `$XDG_CONFIG_HOME/ipkg/config.toml`. Tests that touch the network
+    /// name only loopback sources here (and `kubo-api = "off"` unless they
+    /// mean to use Kubo), so nothing from the machine leaks in.
+    pub fn write_config(&self, toml: &str) {
+        let dir = self.config.join("ipkg");
+        std::fs::create_dir_all(&dir).expect("creating the config dir");
+        std::fs::write(dir.join("config.toml"), toml).expect("writing config.toml");
     }
 
     /// Set an extra environment variable for every later `ipkg` run.

@@ -1,0 +1,301 @@
+//! A Kubo node's RPC API as a block source, and the few RPC calls ipkg makes
+//! besides fetching: pins, `dag/import`, `routing/get` and `routing/put`.
+//!
+//! The API address is found as Kubo's own clients find it (see
+//! [`find_api`]). Content comes from `dag/export` (one CAR for a cold
+//! sub-DAG, through Kubo's bitswap when the node does not have it) and
+//! `block/get`; every block is verified like a gateway's: a local daemon is
+//! trusted no more than a public gateway.
+//!
+//! Non-goals: anything Kubo would need ipkg's keys for. Records are signed by
+//! ipkg and handed to Kubo with `routing/put`.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use crate::content::cid::verify;
+use crate::content::{Cid, MAX_BLOCK_SIZE};
+use crate::names::ipns::MAX_RECORD_SIZE;
+
+use super::http::{
+    HttpOptions, agent, api_url, read_limited, status_error, transport_error, with_retries,
+};
+use super::store::BlockStore;
+use super::{BlockSource, FetchStats, SourceError};
+
+/// Where Kubo's API is, as the `ipfs` CLI looks for it: an explicit address
+/// (`--api`, `IPFS_API`, the config), else the `api` file in `$IPFS_PATH` or
+/// `~/.ipfs`, written by a running daemon. Returns the URL and where it came
+/// from.
+pub fn find_api(explicit: Option<&str>) -> Result<Option<(String, String)>, String> {
+    if let Some(addr) = explicit {
+        let url = api_url(addr).ok_or_else(|| {
+            format!("`{addr}` is not a Kubo API address (try `/ip4/127.0.0.1/tcp/5001`)")
+        })?;
+        return Ok(Some((url, addr.to_owned())));
+    }
+    let repo = std::env::var_os("IPFS_PATH")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| Path::new(&h).join(".ipfs")));
+    let Some(file) = repo.map(|r| r.join("api")) else {
+        return Ok(None);
+    };
+    match std::fs::read_to_string(&file) {
+        Ok(text) => match api_url(&text) {
+            Some(url) => Ok(Some((url, file.display().to_string()))),
+            None => Err(format!(
+                "`{}` does not hold a Kubo API address",
+                file.display()
+            )),
+        },
+        Err(_) => Ok(None),
+    }
+}
+
+/// A Kubo node's RPC API at `http://host:port`.
+pub struct KuboSource {
+    base: String,
+    opts: HttpOptions,
+    agent: ureq::Agent,
+}
+
+/// What `dag/import` reported for a root.
+#[derive(Debug, Clone)]
+pub struct Imported {
+    pub root: String,
+    pub pin_error: Option<String>,
+}
+
+impl KuboSource {
+    pub fn new(base: &str, opts: &HttpOptions) -> KuboSource {
+        KuboSource {
+            base: base.trim_end_matches('/').to_owned(),
+            opts: *opts,
+            agent: agent(opts),
+        }
+    }
+
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+
+    fn url(&self, cmd: &str, args: &[(&str, &str)]) -> String {
+        let mut url = format!("{}/api/v0/{cmd}", self.base);
+        for (i, (k, v)) in args.iter().enumerate() {
+            url.push(if i == 0 { '?' } else { '&' });
+            url.push_str(k);
+            url.push('=');
+            url.push_str(&encode_query(v));
+        }
+        url
+    }
+
+    /// POST an RPC command with no body; non-200 answers become errors.
+    fn rpc(
+        &self,
+        cmd: &str,
+        args: &[(&str, &str)],
+    ) -> Result<ureq::http::Response<ureq::Body>, SourceError> {
+        let url = self.url(cmd, args);
+        let resp = with_retries(&self.opts, || self.agent.post(&url).send_empty())?;
+        if resp.status().as_u16() != 200 {
+            return Err(status_error(resp));
+        }
+        Ok(resp)
+    }
+
+    /// POST an RPC command with one file argument sent as multipart.
+    fn rpc_file(
+        &self,
+        cmd: &str,
+        args: &[(&str, &str)],
+        file: &mut dyn Read,
+    ) -> Result<ureq::http::Response<ureq::Body>, SourceError> {
+        let boundary = format!("ipkg-{:016x}", rand_u64());
+        let head = format!(
+            "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"file\"\r\nContent-Type: application/octet-stream\r\n\r\n"
+        );
+        let tail = format!("\r\n--{boundary}--\r\n");
+        let mut body = head.as_bytes().chain(file).chain(tail.as_bytes());
+        let url = self.url(cmd, args);
+        // Not retried: the body is a stream that cannot be replayed.
+        let resp = self
+            .agent
+            .post(&url)
+            .header(
+                "Content-Type",
+                format!("multipart/form-data; boundary={boundary}"),
+            )
+            .send(ureq::SendBody::from_reader(&mut body))
+            .map_err(transport_error)?;
+        if resp.status().as_u16() != 200 {
+            return Err(status_error(resp));
+        }
+        Ok(resp)
+    }
+
+    /// `id`: check that a node answers; returns its peer ID.
+    pub fn id(&self) -> Result<String, SourceError> {
+        let resp = self.rpc("id", &[])?;
+        let v: serde_json::Value =
+            serde_json::from_slice(&read_limited(resp, 1 << 20)?).map_err(bad_json)?;
+        Ok(v["ID"].as_str().unwrap_or_default().to_owned())
+    }
+
+    /// `pin/add --name NAME CID` (recursive).
+    pub fn pin_add(&self, cid: &Cid, name: &str) -> Result<(), SourceError> {
+        let cid = cid.to_string();
+        self.rpc("pin/add", &[("arg", &cid), ("name", name)])
+            .and_then(|r| read_limited(r, 1 << 20))
+            .map(|_| ())
+    }
+
+    /// `pin/rm CID`; a CID that is not pinned is not an error.
+    pub fn pin_rm(&self, cid: &Cid) -> Result<(), SourceError> {
+        let c = cid.to_string();
+        match self.rpc("pin/rm", &[("arg", &c)]) {
+            Ok(r) => read_limited(r, 1 << 20).map(|_| ()),
+            Err(SourceError::Other { message }) if message.contains("not pinned") => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The name of the recursive pin on `cid`, if it is pinned (`pin/ls --names`).
+    pub fn pin_name(&self, cid: &Cid) -> Result<Option<String>, SourceError> {
+        let c = cid.to_string();
+        match self.rpc(
+            "pin/ls",
+            &[("arg", &c), ("type", "recursive"), ("names", "true")],
+        ) {
+            Ok(r) => {
+                let v: serde_json::Value =
+                    serde_json::from_slice(&read_limited(r, 1 << 20)?).map_err(bad_json)?;
+                let keys = v["Keys"].as_object().cloned().unwrap_or_default();
+                Ok(keys
+                    .values()
+                    .next()
+                    .map(|k| k["Name"].as_str().unwrap_or_default().to_owned()))
+            }
+            Err(SourceError::Other { message }) if message.contains("not pinned") => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// `dag/import --pin-roots` of a CAR stream.
+    pub fn dag_import(&self, car: &mut dyn Read) -> Result<Vec<Imported>, SourceError> {
+        let resp = self.rpc_file("dag/import", &[("pin-roots", "true")], car)?;
+        let body = read_limited(resp, 1 << 20)?;
+        let mut out = Vec::new();
+        for line in body.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
+            let v: serde_json::Value = serde_json::from_slice(line).map_err(bad_json)?;
+            if let Some(root) = v.get("Root") {
+                let pin_error = root["PinErrorMsg"]
+                    .as_str()
+                    .filter(|s| !s.is_empty())
+                    .map(str::to_owned);
+                out.push(Imported {
+                    root: root["Cid"]["/"].as_str().unwrap_or_default().to_owned(),
+                    pin_error,
+                });
+            }
+        }
+        Ok(out)
+    }
+
+    /// `routing/get /ipns/NAME`: the record bytes, unverified.
+    pub fn routing_get(&self, name: &str) -> Result<Vec<u8>, SourceError> {
+        let key = format!("/ipns/{name}");
+        let resp = self.rpc("routing/get", &[("arg", &key)])?;
+        let body = read_limited(resp, 4 * MAX_RECORD_SIZE)?;
+        // Kubo emits `{"Extra": base64(record), "Type": 5, …}`.
+        let v: serde_json::Value = serde_json::from_slice(&body).map_err(bad_json)?;
+        let extra = v["Extra"].as_str().unwrap_or_default();
+        multibase::Base::Base64Pad
+            .decode(extra)
+            .map_err(|e| SourceError::Other {
+                message: format!("routing/get gave a record that is not base64: {e}"),
+            })
+    }
+
+    /// `routing/put /ipns/NAME` of a signed record (Kubo validates it).
+    pub fn routing_put(&self, name: &str, record: &[u8]) -> Result<(), SourceError> {
+        let key = format!("/ipns/{name}");
+        let mut r = record;
+        let resp = self.rpc_file(
+            "routing/put",
+            &[("arg", &key), ("allow-offline", "true")],
+            &mut r,
+        )?;
+        read_limited(resp, 1 << 20).map(|_| ())
+    }
+
+    fn get_block(&self, cid: &Cid) -> Result<Vec<u8>, SourceError> {
+        let c = cid.to_string();
+        let timeout = format!("{}s", self.opts.timeout.as_secs().max(1));
+        let resp = match self.rpc("block/get", &[("arg", &c), ("timeout", &timeout)]) {
+            Ok(r) => r,
+            Err(SourceError::Other { message })
+                if message.contains("not found") || message.contains("deadline exceeded") =>
+            {
+                return Err(SourceError::Missing(*cid));
+            }
+            Err(e) => return Err(e),
+        };
+        let data = read_limited(resp, MAX_BLOCK_SIZE)?;
+        verify(cid, &data).map_err(|_| SourceError::Corrupt { cid: *cid })?;
+        Ok(data)
+    }
+
+    fn dag_export(&self, cid: &Cid) -> Result<Box<dyn Read + '_>, SourceError> {
+        let c = cid.to_string();
+        let resp = self.rpc("dag/export", &[("arg", &c), ("progress", "false")])?;
+        Ok(Box::new(resp.into_body().into_reader()))
+    }
+}
+
+impl BlockSource for KuboSource {
+    fn describe(&self) -> String {
+        format!("Kubo RPC at {}", self.base)
+    }
+
+    fn block(&self, cid: &Cid) -> Result<Vec<u8>, SourceError> {
+        self.get_block(cid)
+    }
+
+    fn fetch_dag(
+        &self,
+        root: &Cid,
+        store: &BlockStore,
+        progress: &dyn Fn(u64),
+    ) -> Result<FetchStats, SourceError> {
+        super::fetch_with_cars(store, root, progress, &|c| self.get_block(c), &|c| {
+            self.dag_export(c)
+        })
+    }
+}
+
+fn bad_json(e: serde_json::Error) -> SourceError {
+    SourceError::Other {
+        message: format!("unexpected answer from Kubo: {e}"),
+    }
+}
+
+/// Percent-encode a query value (RFC 3986 unreserved characters pass).
+pub fn encode_query(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~' | b'/') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+fn rand_u64() -> u64 {
+    let mut b = [0u8; 8];
+    let _ = getrandom::fill(&mut b);
+    u64::from_le_bytes(b)
+}
