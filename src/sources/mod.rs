@@ -119,6 +119,9 @@ pub fn walk_missing(
     Ok(stats)
 }
 
+/// A sub-DAG as a CAR byte stream, or why it cannot be had.
+pub type CarStream<'a> = Result<Box<dyn Read + 'a>, SourceError>;
+
 /// Fill `store` with the DAG under `root` from a source that serves single
 /// blocks (`block`) and whole sub-DAGs as CAR streams (`car`).
 ///
@@ -138,7 +141,7 @@ pub fn fetch_with_cars<'a>(
     root: &Cid,
     progress: &dyn Fn(u64),
     block: &dyn Fn(&Cid) -> Result<Vec<u8>, SourceError>,
-    car: &dyn Fn(&Cid) -> Result<Box<dyn Read + 'a>, SourceError>,
+    car: &dyn Fn(&Cid) -> CarStream<'a>,
 ) -> Result<FetchStats, SourceError> {
     let mut stats = FetchStats::default();
     let mut seen = HashSet::new();
@@ -196,7 +199,7 @@ fn stream_car<'a>(
     store: &BlockStore,
     cid: &Cid,
     progress: &dyn Fn(u64),
-    car: &dyn Fn(&Cid) -> Result<Box<dyn Read + 'a>, SourceError>,
+    car: &dyn Fn(&Cid) -> CarStream<'a>,
     stats: &mut FetchStats,
 ) -> Result<Vec<Cid>, SourceError> {
     use crate::content::car::{CarError, CarReader};
