@@ -25,6 +25,7 @@ mod pin;
 pub mod printer;
 mod publish;
 mod registry;
+mod serve;
 
 use printer::{Printer, Verbosity};
 
@@ -98,6 +99,8 @@ enum Command {
     /// Create, list, verify and export registries.
     #[command(subcommand)]
     Registry(registry::Command),
+    /// Serve the local store as a trustless gateway.
+    Serve(serve::Args),
 }
 
 /// Everything a command needs besides its own arguments.
@@ -153,6 +156,7 @@ pub fn main() -> i32 {
         Command::Publish(args) => publish::run(args, &ctx),
         Command::Key(cmd) => key::run(cmd, &ctx),
         Command::Registry(cmd) => registry::run(cmd, &ctx),
+        Command::Serve(args) => serve::run(args, &ctx),
     };
     match result {
         Ok(()) => 0,
