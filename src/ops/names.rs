@@ -99,9 +99,9 @@ impl RecordCache {
             Some(seen) if rec.sequence < seen => return Ok(Offered::Older { seen }),
             Some(seen) if rec.sequence == seen => {
                 // Keep the one that is valid longer.
-                let kept = std::fs::read(&path).ok().and_then(|b| {
-                    ipns::verify(name, &b, SystemTime::UNIX_EPOCH).ok()
-                });
+                let kept = std::fs::read(&path)
+                    .ok()
+                    .and_then(|b| ipns::verify(name, &b, SystemTime::UNIX_EPOCH).ok());
                 if kept.is_some_and(|k| k.validity >= rec.validity) {
                     return Ok(Offered::Same);
                 }

@@ -386,7 +386,17 @@ impl Gateway {
                     let _ = req.respond(text(400, &format!("`{}` is not a CID", segs[1])));
                     return;
                 };
-                self.ipfs(req, root, &segs[2..], path, &query, &accept, format, range, filename);
+                self.ipfs(
+                    req,
+                    root,
+                    &segs[2..],
+                    path,
+                    &query,
+                    &accept,
+                    format,
+                    range,
+                    filename,
+                );
             }
             Some("ipns") if segs.len() == 2 => {
                 if format != Some(Format::IpnsRecord) {
@@ -483,7 +493,8 @@ impl Gateway {
                 let data = match self.get(&cid) {
                     Ok(d) => d,
                     Err(GetError::Missing(_)) => {
-                        let _ = req.respond(text(404, &format!("block `{cid}` is not in this store")));
+                        let _ =
+                            req.respond(text(404, &format!("block `{cid}` is not in this store")));
                         return;
                     }
                     Err(e) => {
@@ -493,14 +504,15 @@ impl Gateway {
                 };
                 let fname = filename.unwrap_or_else(|| format!("{cid}.bin"));
                 let total = data.len();
-                let (status, body, content_range) = match range.as_deref().and_then(|r| parse_range(r, total)) {
-                    Some((a, b)) => (
-                        206,
-                        data[a..=b].to_vec(),
-                        Some(format!("bytes {a}-{b}/{total}")),
-                    ),
-                    None => (200, data, None),
-                };
+                let (status, body, content_range) =
+                    match range.as_deref().and_then(|r| parse_range(r, total)) {
+                        Some((a, b)) => (
+                            206,
+                            data[a..=b].to_vec(),
+                            Some(format!("bytes {a}-{b}/{total}")),
+                        ),
+                        None => (200, data, None),
+                    };
                 let len = body.len();
                 let mut resp = common(Response::new(
                     StatusCode(status),
@@ -526,7 +538,11 @@ impl Gateway {
                         return;
                     }
                 };
-                let scope = match query.iter().find(|(k, _)| k == "dag-scope").map(|(_, v)| v.as_str()) {
+                let scope = match query
+                    .iter()
+                    .find(|(k, _)| k == "dag-scope")
+                    .map(|(_, v)| v.as_str())
+                {
                     None | Some("all") => Scope::All,
                     Some("entity") => Scope::Entity,
                     Some("block") => Scope::Block,
@@ -682,10 +698,22 @@ fn write_car<W: Write>(
                 .and_then(|n| n.data.as_deref())
                 .and_then(|d| Data::decode(d).ok());
             match (pb, ufs) {
-                (Some(pb), Some(ufs)) if matches!(ufs.data_type, DataType::File | DataType::Raw) => {
+                (Some(pb), Some(ufs))
+                    if matches!(ufs.data_type, DataType::File | DataType::Raw) =>
+                {
                     let size = ufs.filesize.unwrap_or_else(|| ufs.blocksizes.iter().sum());
                     let (from, to) = resolve_entity_bytes(bytes, size);
-                    write_file_range(&mut w, &mut emit, &load, terminal, data, 0, from, to, Some((pb, ufs)))?;
+                    write_file_range(
+                        &mut w,
+                        &mut emit,
+                        &load,
+                        terminal,
+                        data,
+                        0,
+                        from,
+                        to,
+                        Some((pb, ufs)),
+                    )?;
                 }
                 (Some(pb), Some(ufs)) if ufs.data_type == DataType::HAMTShard => {
                     // The whole sharded directory: every shard, no entries.
@@ -737,7 +765,11 @@ fn resolve_entity_bytes(bytes: Option<(i64, Option<i64>)>, size: u64) -> (u64, i
     let Some((from, to)) = bytes else {
         return (0, size_i - 1);
     };
-    let from = if from < 0 { (size_i + from).max(0) } else { from };
+    let from = if from < 0 {
+        (size_i + from).max(0)
+    } else {
+        from
+    };
     let to = match to {
         None => size_i - 1,
         Some(t) if t < 0 => size_i + t,
@@ -746,12 +778,15 @@ fn resolve_entity_bytes(bytes: Option<(i64, Option<i64>)>, size: u64) -> (u64, i
     (from as u64, to)
 }
 
+/// Writes a block into the CAR (unless it is a duplicate); true if first seen.
+type Emit<'e, W> = dyn FnMut(&mut CarWriter<W>, &Cid, &[u8]) -> std::io::Result<bool> + 'e;
+
 /// Emit the file node `cid` (starting at byte `offset` of the file) and the
 /// children that hold bytes in `from..=to`, depth first.
 #[allow(clippy::too_many_arguments)]
 fn write_file_range<W: Write>(
     w: &mut CarWriter<W>,
-    emit: &mut dyn FnMut(&mut CarWriter<W>, &Cid, &[u8]) -> std::io::Result<bool>,
+    emit: &mut Emit<'_, W>,
     load: &dyn Fn(&Cid) -> Result<Vec<u8>, GetError>,
     cid: &Cid,
     data: Vec<u8>,
@@ -795,7 +830,10 @@ mod tests {
         assert_eq!(parse_entity_bytes("512:-256").unwrap(), (512, Some(-256)));
         assert!(parse_entity_bytes("5:1").is_err());
         assert!(parse_entity_bytes("x").is_err());
-        assert_eq!(resolve_entity_bytes(Some((-9999, Some(-3))), 1026), (0, 1022));
+        assert_eq!(
+            resolve_entity_bytes(Some((-9999, Some(-3))), 1026),
+            (0, 1022)
+        );
         assert_eq!(resolve_entity_bytes(Some((-5, None)), 1026), (1021, 1025));
         assert_eq!(resolve_entity_bytes(None, 10), (0, 9));
     }
@@ -821,10 +859,20 @@ mod tests {
     #[test]
     fn formats() {
         let q = query_pairs("format=car");
-        assert_eq!(pick_format(&q, "application/vnd.ipld.raw"), Some(Format::Car));
-        assert_eq!(pick_format(&[], "application/vnd.ipld.raw"), Some(Format::Raw));
         assert_eq!(
-            car_params(&query_pairs("car-dups=y"), "application/vnd.ipld.car; dups=n").unwrap(),
+            pick_format(&q, "application/vnd.ipld.raw"),
+            Some(Format::Car)
+        );
+        assert_eq!(
+            pick_format(&[], "application/vnd.ipld.raw"),
+            Some(Format::Raw)
+        );
+        assert_eq!(
+            car_params(
+                &query_pairs("car-dups=y"),
+                "application/vnd.ipld.car; dups=n"
+            )
+            .unwrap(),
             (true, "dfs".to_owned())
         );
     }
