@@ -16,6 +16,9 @@
 //! - [`sources`]: where blocks come from and go to: the embedded block store,
 //!   CAR files, Kubo and trustless gateways, all behind
 //!   [`sources::BlockSource`].
+//! - [`sandbox`]: bubblewrap sandboxes with limits (time, memory, processes,
+//!   file size), for `run --sandbox`, `run --pure`/`execute` and lifecycle
+//!   hooks. Does I/O; knows nothing of packages or stores.
 //! - [`content`]: CIDs, dag-pb, UnixFS import and export, HAMT, CAR codec.
 //!   Pure: never opens a file or a socket.
 
@@ -23,5 +26,6 @@ pub mod cli;
 pub mod content;
 pub mod names;
 pub mod ops;
+pub mod sandbox;
 pub mod sources;
 pub mod trust;

@@ -16,16 +16,29 @@ use crate::ops::{Error, ExitCode};
 mod add;
 mod car;
 mod cat;
+mod doctor;
 mod gc;
 mod get;
+mod history;
+mod info;
 mod init;
+mod install;
 mod key;
+mod list;
 mod pack;
 mod pin;
 pub mod printer;
 mod publish;
 mod registry;
+mod remove;
+mod rollback;
+mod run;
 mod serve;
+mod switch;
+mod ui;
+mod upgrade;
+mod verify;
+mod which;
 
 use printer::{Printer, Verbosity};
 
@@ -71,6 +84,32 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Install packages (and their dependencies), verified end to end.
+    Install(install::Args),
+    /// Remove packages: their commands, links and roots.
+    #[command(visible_alias = "uninstall")]
+    Remove(remove::Args),
+    /// Make another version of a package current, atomically.
+    Switch(switch::Args),
+    /// Go back to the version before the last change.
+    Rollback(rollback::Args),
+    /// Install the newest release of installed packages.
+    Upgrade(upgrade::Args),
+    /// List installed packages.
+    #[command(visible_alias = "ls")]
+    List(list::Args),
+    /// Show an installed package.
+    Info(info::Args),
+    /// Show a package's installs, switches and rollbacks.
+    History(history::Args),
+    /// Check installed packages byte for byte against their CIDs.
+    Verify(verify::Args),
+    /// Run a package's command, installed or not.
+    Run(run::Args),
+    /// Show which package provides a command.
+    Which(which::Args),
+    /// Check the machine and the installed packages; repair what is broken.
+    Doctor(doctor::Args),
     /// Add files or directories to the local store and print their CIDs.
     Add(add::Args),
     /// Print a file's bytes from the local store.
@@ -83,7 +122,7 @@ enum Command {
     /// Keep, drop or list roots that garbage collection keeps.
     #[command(subcommand)]
     Pin(pin::Command),
-    /// Delete blocks no pinned root reaches.
+    /// Delete blocks, trees and files nothing installed or pinned needs.
     Gc(gc::Args),
     /// Write a starting `ipkg.toml` for a package directory.
     // `--version` here is the package's, not ipkg's.
@@ -145,6 +184,18 @@ pub fn main() -> i32 {
         },
     };
     let result = match cli.command {
+        Command::Install(args) => install::run(args, &ctx),
+        Command::Remove(args) => remove::run(args, &ctx),
+        Command::Switch(args) => switch::run(args, &ctx),
+        Command::Rollback(args) => rollback::run(args, &ctx),
+        Command::Upgrade(args) => upgrade::run(args, &ctx),
+        Command::List(args) => list::run(args, &ctx),
+        Command::Info(args) => info::run(args, &ctx),
+        Command::History(args) => history::run(args, &ctx),
+        Command::Verify(args) => verify::run(args, &ctx),
+        Command::Run(args) => run::run(args, &ctx),
+        Command::Which(args) => which::run(args, &ctx),
+        Command::Doctor(args) => doctor::run(args, &ctx),
         Command::Add(args) => add::run(args, &ctx),
         Command::Cat(args) => cat::run(args, &ctx),
         Command::Get(args) => get::run(args, &ctx),

@@ -209,6 +209,47 @@ impl Layout {
     pub fn store_lock(&self) -> PathBuf {
         self.state_root().join("store.lock")
     }
+
+    /// `<prefix>/.ipkg/pkgs`: unpacked, read-only package trees by CID.
+    pub fn pkgs_dir(&self) -> PathBuf {
+        self.state_root().join("pkgs")
+    }
+
+    /// `<prefix>/.ipkg/files`: one copy of every installed file, by CID; the
+    /// package trees hard-link to these.
+    pub fn files_dir(&self) -> PathBuf {
+        self.state_root().join("files")
+    }
+
+    /// `<prefix>/.ipkg/state`: receipts, history, pinned keys.
+    pub fn state_dir(&self) -> PathBuf {
+        self.state_root().join("state")
+    }
+
+    /// The per-package directory hooks may write (`IPKG_STATE_DIR`).
+    pub fn data_dir(&self, name: &str) -> PathBuf {
+        self.state_dir().join("data").join(name)
+    }
+
+    /// `<prefix>/.ipkg/journal`: the transaction in progress, if any.
+    pub fn journal_dir(&self) -> PathBuf {
+        self.state_root().join("journal")
+    }
+
+    /// `<prefix>/.ipkg/lock`: every mutation of installed state holds it.
+    pub fn lock_path(&self) -> PathBuf {
+        self.state_root().join("lock")
+    }
+
+    /// `<prefix>/<name>`: the link to the current version of a package.
+    pub fn package_link(&self, name: &str) -> PathBuf {
+        self.prefix.join(name)
+    }
+
+    /// The unpacked tree of a package CID.
+    pub fn package_tree(&self, cid: &crate::content::Cid) -> PathBuf {
+        self.pkgs_dir().join(cid.to_string())
+    }
 }
 
 fn load_config() -> Result<ConfigFile, Error> {

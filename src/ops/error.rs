@@ -101,6 +101,57 @@ pub enum Error {
     },
     #[error(transparent)]
     Succession(Box<SuccessionError>),
+    #[error("`{cid}` is not an ipkg package: {reason}")]
+    NotAPackage {
+        cid: crate::content::Cid,
+        reason: String,
+    },
+    #[error("package `{name}` is not installed")]
+    NotInstalled { name: String },
+    #[error("command `{command}` is already provided by {owner}")]
+    CommandConflict { command: String, owner: String },
+    #[error("`{}` exists and does not belong to ipkg", path.display())]
+    NotOurs { path: PathBuf },
+    #[error("no package named `{name}`{}", if searched.is_empty() { String::new() } else { format!(" in {}", searched.join(", ")) })]
+    PackageNotFound { name: String, searched: Vec<String> },
+    #[error("registry `{registry}` has no release of `{name}` matching `{req}` for `{target}`{}", if available.is_empty() { String::new() } else { format!(" (it has {})", available.join(", ")) })]
+    NoMatchingRelease {
+        name: String,
+        req: String,
+        target: String,
+        registry: String,
+        available: Vec<String>,
+    },
+    #[error("`{name}` is in more than one registry: {}", found.join(", "))]
+    Ambiguous { name: String, found: Vec<String> },
+    #[error("`{what}` is not vouched for by any registry you trust")]
+    Unsigned { what: String },
+    #[error("{message}")]
+    Refused { message: String },
+    #[error("the {hook} hook of `{name}` {what}")]
+    Hook {
+        name: String,
+        hook: String,
+        what: String,
+    },
+    #[error("`{name}` {installed} is installed; {requested} is older")]
+    Downgrade {
+        name: String,
+        installed: String,
+        requested: String,
+    },
+    #[error("{problems} installed file(s) or link(s) differ from their packages")]
+    VerifyFailed { problems: usize },
+    #[error("dependency conflict: {message}")]
+    DependencyConflict { message: String },
+    #[error(
+        "publisher key changed for `{name}`: it was pinned to `{pinned}`, this release is signed by `{signer}`"
+    )]
+    PublisherChanged {
+        name: String,
+        pinned: String,
+        signer: String,
+    },
     #[error("cannot fetch `{cid}`{}", fetch_attempts(attempts))]
     Fetch {
         cid: crate::content::Cid,
@@ -206,6 +257,19 @@ impl Error {
                 _ => ExitCode::Verification,
             },
             Error::Succession(_) => ExitCode::Verification,
+            Error::NotAPackage { .. }
+            | Error::PublisherChanged { .. }
+            | Error::VerifyFailed { .. } => ExitCode::Verification,
+            Error::NotInstalled { .. }
+            | Error::PackageNotFound { .. }
+            | Error::NoMatchingRelease { .. } => ExitCode::NotFound,
+            Error::CommandConflict { .. }
+            | Error::NotOurs { .. }
+            | Error::Ambiguous { .. }
+            | Error::DependencyConflict { .. }
+            | Error::Downgrade { .. } => ExitCode::Conflict,
+            Error::Unsigned { .. } | Error::Refused { .. } => ExitCode::Unsafe,
+            Error::Fetch { .. } => ExitCode::Failure,
             _ => ExitCode::Failure,
         }
     }
@@ -236,6 +300,28 @@ impl Error {
                     .into(),
             ),
             (Error::DestExists { .. }, _) => Some("choose another `-o` path, or remove it first".into()),
+            (Error::NotInstalled { .. }, _) => Some("see what is installed with `ipkg list`".into()),
+            (Error::PackageNotFound { .. }, _) => Some(
+                "check the name, or see the registries ipkg knows with `ipkg registry list`".into(),
+            ),
+            (Error::Ambiguous { name, found }, _) => found
+                .first()
+                .map(|r| format!("name the registry: `ipkg install {r}/{name}`")),
+            (Error::Unsigned { .. }, _) => Some(
+                "install it by a registry name, or pass `--allow-unsigned` if you trust its source".into(),
+            ),
+            (Error::CommandConflict { .. }, _) | (Error::NotOurs { .. }, _) => Some(
+                "remove the other command first, or install with another `--bin-dir`".into(),
+            ),
+            (Error::Downgrade { name, requested, .. }, _) => Some(format!(
+                "going back is explicit: `ipkg switch {name} {requested}`"
+            )),
+            (Error::VerifyFailed { .. }, _) => Some(
+                "reinstall the package to restore it: `ipkg install --reinstall NAME`".into(),
+            ),
+            (Error::PublisherChanged { .. }, _) => Some(
+                "a publisher changes keys only with a succession statement signed by the old key; if you trust the new key, `ipkg remove` the package and install it again".into(),
+            ),
             _ => None,
         }
     }
