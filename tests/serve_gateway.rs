@@ -6,47 +6,11 @@
 
 mod support;
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 
+use support::serve::serve;
 use support::{Compare, TestEnv, TreeSpec, assert_same_tree, gen_tree, http, in_ci, path_str};
-
-/// A running `ipkg serve`, killed on drop.
-pub struct Served {
-    child: Child,
-    pub url: String,
-    pub addr: std::net::SocketAddr,
-}
-
-impl Drop for Served {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn serve(env: &TestEnv, extra: &[&str]) -> Served {
-    let mut args = vec!["serve", "--listen", "127.0.0.1:0"];
-    args.extend_from_slice(extra);
-    let mut child = env
-        .ipkg_command(args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("starting ipkg serve");
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .expect("reading the URL ipkg serve prints");
-    let url = line.trim().to_owned();
-    assert!(
-        url.starts_with("http://127.0.0.1:"),
-        "ipkg serve printed {url:?}"
-    );
-    let addr = url.trim_start_matches("http://").parse().unwrap();
-    Served { child, url, addr }
-}
 
 #[test]
 fn probe_head_raw_and_car() {

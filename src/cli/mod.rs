@@ -34,6 +34,7 @@ mod remove;
 mod rollback;
 mod run;
 mod serve;
+mod update;
 mod switch;
 mod ui;
 mod upgrade;
@@ -140,6 +141,8 @@ enum Command {
     Registry(registry::Command),
     /// Serve the local store as a trustless gateway.
     Serve(serve::Args),
+    /// Refresh the subscribed registries and show what changed.
+    Update(update::Args),
 }
 
 /// Everything a command needs besides its own arguments.
@@ -208,6 +211,7 @@ pub fn main() -> i32 {
         Command::Key(cmd) => key::run(cmd, &ctx),
         Command::Registry(cmd) => registry::run(cmd, &ctx),
         Command::Serve(args) => serve::run(args, &ctx),
+        Command::Update(args) => update::run(args, &ctx),
     };
     match result {
         Ok(()) => 0,

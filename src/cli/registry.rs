@@ -1,4 +1,6 @@
-//! `ipkg registry`: registries this machine publishes to.
+//! `ipkg registry`: registries this machine publishes to (`init`, `verify`,
+//! `export`) and registries it installs from (`add`, `remove`); `list` shows
+//! both, labelled.
 
 use std::path::PathBuf;
 
@@ -18,7 +20,20 @@ pub enum Command {
         #[arg(long, value_name = "KEY")]
         key: String,
     },
-    /// List registries with their IPNS names and index sequence.
+    /// Subscribe to a registry by its key (`k51…`) or DNSLink domain, and
+    /// fetch its index.
+    Add {
+        alias: String,
+        /// `k51…`, `/ipns/k51…` or a domain with a `_dnslink` TXT record.
+        target: String,
+        /// Use it only when named (`ALIAS/pkg`), not for bare names.
+        #[arg(long)]
+        untrusted: bool,
+    },
+    /// Unsubscribe from a registry added with `ipkg registry add`.
+    Remove { alias: String },
+    /// List registries with their IPNS names and index sequence: the ones
+    /// published from here and the ones subscribed to.
     List,
     /// Check a registry's index, release statements and packages.
     Verify { name: String },
@@ -51,24 +66,76 @@ pub fn run(cmd: Command, ctx: &Ctx) -> Result<(), Error> {
             p.data(format!("/ipns/{}", reg.state.ipns))
                 .map_err(stdout_err)?;
         }
+        Command::Add {
+            alias,
+            target,
+            untrusted,
+        } => {
+            let (_lock, store) = open_store()?;
+            let net = crate::ops::fetch::configured_sources(&layout)?;
+            let sources: Vec<&dyn crate::sources::BlockSource> =
+                net.iter().map(|s| s.as_ref()).collect();
+            let report = crate::ops::subscriptions::add(
+                &layout,
+                &store,
+                &sources,
+                &alias,
+                &target,
+                !untrusted,
+                &|m| p.warn(m),
+            )?;
+            p.status(
+                "Added",
+                format!("registry `{alias}` (/ipns/{}, sequence {})", report.ipns, report.to),
+            );
+            super::update::print_report(p, &report)?;
+        }
+        Command::Remove { alias } => {
+            let sub = crate::ops::subscriptions::remove(&layout, &alias)?;
+            p.status("Removed", format!("registry `{alias}` (/ipns/{})", sub.state.ipns));
+        }
         Command::List => {
             let list = Registry::list(&layout)?;
+            let subs = crate::ops::subscriptions::list(&layout)?;
             if p.json {
-                let v: Vec<_> = list
+                let mut v: Vec<_> = list
                     .iter()
                     .map(|r| {
                         serde_json::json!({
+                            "kind": "published",
                             "name": r.name, "key": r.state.key, "ipns": r.state.ipns,
                             "root": r.state.root, "sequence": r.state.sequence,
                         })
                     })
                     .collect();
+                v.extend(subs.iter().map(|s| {
+                    serde_json::json!({
+                        "kind": "subscribed",
+                        "name": s.alias, "ipns": s.state.ipns, "domain": s.state.domain,
+                        "trusted": s.state.trusted, "root": s.state.root,
+                        "sequence": s.state.sequence, "expires": s.state.expires,
+                    })
+                }));
                 p.json(&serde_json::Value::Array(v)).map_err(stdout_err)?;
             } else {
                 for r in list {
                     p.data(format!(
-                        "{} /ipns/{} key={} sequence={}",
+                        "{} published /ipns/{} key={} sequence={}",
                         r.name, r.state.ipns, r.state.key, r.state.sequence
+                    ))
+                    .map_err(stdout_err)?;
+                }
+                for s in subs {
+                    let via = s
+                        .state
+                        .domain
+                        .as_deref()
+                        .map(|d| format!(" dnslink={d}"))
+                        .unwrap_or_default();
+                    let trust = if s.state.trusted { "" } else { " untrusted" };
+                    p.data(format!(
+                        "{} subscribed /ipns/{}{via} sequence={}{trust}",
+                        s.alias, s.state.ipns, s.state.sequence
                     ))
                     .map_err(stdout_err)?;
                 }

@@ -158,6 +158,22 @@ pub enum Error {
         /// Each source tried, and why it failed.
         attempts: Vec<(String, String)>,
     },
+    #[error("cannot resolve `/ipns/{name}`{}", fetch_attempts(attempts))]
+    Resolve {
+        name: String,
+        /// Each source asked, and why its answer was not used.
+        attempts: Vec<(String, String)>,
+    },
+    #[error("cannot resolve the DNSLink of `{domain}`: {reason}")]
+    DnsLink { domain: String, reason: String },
+    #[error(
+        "DNSLink of `{domain}` now names `{found}`, but this host pinned `{pinned}` when the registry was added"
+    )]
+    DnsLinkKeyChanged {
+        domain: String,
+        pinned: String,
+        found: String,
+    },
 }
 
 fn fetch_attempts(attempts: &[(String, String)]) -> String {
@@ -270,6 +286,8 @@ impl Error {
             | Error::Downgrade { .. } => ExitCode::Conflict,
             Error::Unsigned { .. } | Error::Refused { .. } => ExitCode::Unsafe,
             Error::Fetch { .. } => ExitCode::Failure,
+            Error::Resolve { .. } | Error::DnsLink { .. } => ExitCode::NotFound,
+            Error::DnsLinkKeyChanged { .. } => ExitCode::Verification,
             _ => ExitCode::Failure,
         }
     }
@@ -301,6 +319,12 @@ impl Error {
             ),
             (Error::DestExists { .. }, _) => Some("choose another `-o` path, or remove it first".into()),
             (Error::NotInstalled { .. }, _) => Some("see what is installed with `ipkg list`".into()),
+            (Error::Resolve { .. }, _) => Some(
+                "configure a source for names: `kubo-api`, `gateways` or `routers` in config.toml (see docs/network.md)".into(),
+            ),
+            (Error::DnsLinkKeyChanged { domain, .. }, _) => Some(format!(
+                "if the registry really moved to a new key, remove it and add it again: `ipkg registry remove ALIAS` then `ipkg registry add ALIAS {domain}`"
+            )),
             (Error::PackageNotFound { .. }, _) => Some(
                 "check the name, or see the registries ipkg knows with `ipkg registry list`".into(),
             ),

@@ -118,6 +118,16 @@ pub fn install(
     let session = Session::open(layout, ui)?;
     let net = configured_sources(layout)?;
     let sources: Vec<&dyn BlockSource> = net.iter().map(|s| s.as_ref()).collect();
+    // Registries named by key or DNSLink domain are subscribed on first use.
+    for spec in specs {
+        if let Ok(super::resolve::Spec::Name {
+            registry: Some(super::resolve::RegistryRef::Key(r) | super::resolve::RegistryRef::Domain(r)),
+            ..
+        }) = super::resolve::parse_spec(spec)
+        {
+            super::subscriptions::ensure(layout, &session.store, &sources, &r, &|m| ui.warn(m))?;
+        }
+    }
     let resolver = Resolver::new(layout, &session.store, &sources)?;
     let mut inst = Installer {
         s: &session,

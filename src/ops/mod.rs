@@ -75,5 +75,6 @@ pub mod query;
 pub mod registry;
 pub mod resolve;
 pub mod serve;
+pub mod subscriptions;
 pub mod unpack;
 pub mod verify;

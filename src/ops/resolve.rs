@@ -161,20 +161,48 @@ pub struct KnownRegistry {
     pub alias: String,
     /// Its key (`k51…`).
     pub ipns: String,
+    /// The DNSLink domain it was subscribed by, if any.
+    pub domain: Option<String>,
+    /// Searched for bare names (`xmr`); registries subscribed implicitly
+    /// (by installing `k51…/xmr`) are only used when named.
+    pub trusted: bool,
     pub index: RegistryIndex,
 }
 
-/// Every registry this prefix knows: the ones published from here. (Network
-/// registries added with `ipkg registry add` join this list.)
-pub fn known_registries(layout: &Layout, store: &BlockStore) -> Result<Vec<KnownRegistry>, Error> {
+/// Every registry this prefix knows: the ones published from here and the
+/// ones subscribed to (`ipkg registry add`). A subscription whose index is
+/// missing or expired is refreshed through `sources` first; one that cannot
+/// be is skipped with a warning (it is named in "not found" errors).
+pub fn known_registries(
+    layout: &Layout,
+    store: &BlockStore,
+    sources: &[&dyn BlockSource],
+) -> Result<Vec<KnownRegistry>, Error> {
     let mut out = Vec::new();
     for reg in Registry::list(layout)? {
         let index = reg.load_index(store)?;
         out.push(KnownRegistry {
             alias: reg.name.clone(),
             ipns: reg.state.ipns.clone(),
+            domain: None,
+            trusted: true,
             index,
         });
+    }
+    let now = super::publish::now();
+    for mut sub in super::subscriptions::list(layout)? {
+        if sub.stale(now) {
+            let _ = super::subscriptions::refresh(layout, store, sources, &mut sub, &|_| {});
+        }
+        if let Ok(Some(index)) = sub.load_index(store) {
+            out.push(KnownRegistry {
+                alias: sub.alias.clone(),
+                ipns: sub.state.ipns.clone(),
+                domain: sub.state.domain.clone(),
+                trusted: sub.state.trusted,
+                index,
+            });
+        }
     }
     Ok(out)
 }
@@ -221,7 +249,7 @@ impl<'a> Resolver<'a> {
         sources: &'a [&'a dyn BlockSource],
     ) -> Result<Resolver<'a>, Error> {
         Ok(Resolver {
-            registries: known_registries(layout, store)?,
+            registries: known_registries(layout, store, sources)?,
             layout,
             store,
             sources,
@@ -290,10 +318,10 @@ impl<'a> Resolver<'a> {
             .registries
             .iter()
             .filter(|r| match registry {
-                None => true,
+                None => r.trusted,
                 Some(RegistryRef::Alias(a)) => &r.alias == a,
                 Some(RegistryRef::Key(k)) => &r.ipns == k,
-                Some(RegistryRef::Domain(_)) => false,
+                Some(RegistryRef::Domain(d)) => r.domain.as_deref() == Some(d.as_str()),
             })
             .collect();
         if matching.is_empty()

@@ -20,6 +20,7 @@
 pub mod gateway;
 pub mod http;
 pub mod kubo;
+pub mod serve;
 pub mod tree;
 
 use std::ffi::{OsStr, OsString};
