@@ -103,8 +103,16 @@ pub fn scan(blocks: &dyn BlockGet, cid: &Cid) -> Result<Scanned, Error> {
         }
     }
     entries.sort_by(|a, b| a.path.cmp(&b.path));
+    // A package that breaks the manifest rules is hostile or broken input,
+    // not a maintainer's typo: refused as unsafe.
+    let bad = |e: crate::trust::manifest::ManifestError| Error::BadPackage {
+        cid: *cid,
+        source: Box::new(e),
+    };
     let manifest = read_manifest(blocks, cid, &entries)?;
-    manifest.validate_tree(&tree, Path::new(&format!("{cid}/{MANIFEST}")))?;
+    manifest
+        .validate_tree(&tree, Path::new(&format!("{cid}/{MANIFEST}")))
+        .map_err(bad)?;
     // Commands run whatever mode the DAG recorded (DESIGN.md §3).
     let commands: BTreeSet<&str> = manifest.commands.values().map(String::as_str).collect();
     for e in &mut entries {
@@ -140,10 +148,12 @@ fn read_manifest(blocks: &dyn BlockGet, root: &Cid, entries: &[Entry]) -> Result
         cid: *root,
         reason: format!("`{MANIFEST}` is not UTF-8"),
     })?;
-    Ok(Manifest::parse(
-        &text,
-        Path::new(&format!("{root}/{MANIFEST}")),
-    )?)
+    Manifest::parse(&text, Path::new(&format!("{root}/{MANIFEST}"))).map_err(|e| {
+        Error::BadPackage {
+            cid: *root,
+            source: Box::new(e),
+        }
+    })
 }
 
 /// What [`materialize`] did.
