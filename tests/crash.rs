@@ -108,8 +108,15 @@ fn killed(out: &support::Output) -> bool {
 
 #[test]
 fn sigkill_at_every_step_leaves_old_or_new() {
-    type Prep = fn(&TestEnv);
-    let ops: [(&str, Prep, &[&str], Option<&str>, Option<&str>); 4] = [
+    /// (name, preparation, the command to kill, version before, version after)
+    type Case = (
+        &'static str,
+        fn(&TestEnv),
+        &'static [&'static str],
+        Option<&'static str>,
+        Option<&'static str>,
+    );
+    let ops: [Case; 4] = [
         (
             "install",
             |_| {},
