@@ -511,7 +511,9 @@ fn hostile_packages_are_refused_and_nothing_outside_is_touched() {
     std::fs::create_dir_all(&env.bin).unwrap();
     std::fs::write(env.bin.join("ls"), "#!/bin/sh\necho the real ls\n").unwrap();
 
-    let cases: Vec<(&str, Vec<(&str, &str, bool)>, i32)> = vec![
+    /// (package name, its files, the exit code install must end with)
+    type Case<'a> = (&'a str, Vec<(&'a str, &'a str, bool)>, i32);
+    let cases: Vec<Case> = vec![
         (
             "dotdot",
             vec![
