@@ -106,6 +106,12 @@ pub enum Error {
         cid: crate::content::Cid,
         reason: String,
     },
+    #[error("refusing package `{cid}`")]
+    BadPackage {
+        cid: crate::content::Cid,
+        #[source]
+        source: Box<ManifestError>,
+    },
     #[error("package `{name}` is not installed")]
     NotInstalled { name: String },
     #[error("command `{command}` is already provided by {owner}")]
@@ -284,7 +290,9 @@ impl Error {
             | Error::Ambiguous { .. }
             | Error::DependencyConflict { .. }
             | Error::Downgrade { .. } => ExitCode::Conflict,
-            Error::Unsigned { .. } | Error::Refused { .. } => ExitCode::Unsafe,
+            Error::Unsigned { .. } | Error::Refused { .. } | Error::BadPackage { .. } => {
+                ExitCode::Unsafe
+            }
             Error::Fetch { .. } => ExitCode::Failure,
             Error::Resolve { .. } | Error::DnsLink { .. } => ExitCode::NotFound,
             Error::DnsLinkKeyChanged { .. } => ExitCode::Verification,

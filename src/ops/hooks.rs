@@ -118,6 +118,9 @@ pub fn run(h: &HookRun<'_>, kind: HookKind) -> Result<(), Error> {
             Err(_) => {}
         }
     }
+    // Last: the sandbox's own root (where bubblewrap made the mount points)
+    // read-only, so the state dir and /tmp are the only writable places.
+    sb = sb.remount_ro("/");
     for (k, v) in &env {
         sb = sb.env(*k, v);
     }

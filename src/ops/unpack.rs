@@ -103,8 +103,16 @@ pub fn scan(blocks: &dyn BlockGet, cid: &Cid) -> Result<Scanned, Error> {
         }
     }
     entries.sort_by(|a, b| a.path.cmp(&b.path));
+    // A package that breaks the manifest rules is hostile or broken input,
+    // not a maintainer's typo: refused as unsafe.
+    let bad = |e: crate::trust::manifest::ManifestError| Error::BadPackage {
+        cid: *cid,
+        source: Box::new(e),
+    };
     let manifest = read_manifest(blocks, cid, &entries)?;
-    manifest.validate_tree(&tree, Path::new(&format!("{cid}/{MANIFEST}")))?;
+    manifest
+        .validate_tree(&tree, Path::new(&format!("{cid}/{MANIFEST}")))
+        .map_err(bad)?;
     // Commands run whatever mode the DAG recorded (DESIGN.md §3).
     let commands: BTreeSet<&str> = manifest.commands.values().map(String::as_str).collect();
     for e in &mut entries {
@@ -140,10 +148,12 @@ fn read_manifest(blocks: &dyn BlockGet, root: &Cid, entries: &[Entry]) -> Result
         cid: *root,
         reason: format!("`{MANIFEST}` is not UTF-8"),
     })?;
-    Ok(Manifest::parse(
-        &text,
-        Path::new(&format!("{root}/{MANIFEST}")),
-    )?)
+    Manifest::parse(&text, Path::new(&format!("{root}/{MANIFEST}"))).map_err(|e| {
+        Error::BadPackage {
+            cid: *root,
+            source: Box::new(e),
+        }
+    })
 }
 
 /// What [`materialize`] did.
@@ -206,21 +216,30 @@ pub fn materialize(
     }
     progress.finish();
     // Read-only from the deepest directory up, so nothing is written into a
-    // tree that a version may already run from.
-    for d in dirs.iter().rev() {
+    // tree that a version may already run from. The root last, once it is in
+    // place: renaming a directory needs write access to it (for `..`).
+    for d in dirs.iter().skip(1).rev() {
         fs::set_permissions(d, fs::Permissions::from_mode(0o555))
             .map_err(|err| Error::io(d, err))?;
     }
+    let seal = |root: &Path| {
+        fs::set_permissions(root, fs::Permissions::from_mode(0o555))
+            .map_err(|err| Error::io(root, err))
+    };
     // Data first, then the name that makes the tree visible.
     sync_dir_fs(&files)?;
     if repair && dest.is_dir() {
+        // The old tree's root must be writable to move it out of the way.
+        fs::set_permissions(&dest, fs::Permissions::from_mode(0o755))
+            .map_err(|err| Error::io(&dest, err))?;
         exchange(&staged, &dest).map_err(|err| Error::io(&dest, err))?;
+        seal(&dest)?;
         report.existed = true;
         remove_tree(&staged)?;
         return Ok((dest, report));
     }
     match rename_noreplace(&staged, &dest) {
-        Ok(()) => {}
+        Ok(()) => seal(&dest)?,
         Err(err) if err.kind() == io::ErrorKind::AlreadyExists => {
             report.existed = true;
         }
