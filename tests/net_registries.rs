@@ -60,10 +60,16 @@ fn subscribe_install_update() {
 
     let out = env.ipkg(["registry", "add", "alice", &ipns]);
     out.success();
-    assert!(out.stdout.contains("alice: hello 1.0.0"), "{}", out.describe());
+    assert!(
+        out.stdout.contains("alice: hello 1.0.0"),
+        "{}",
+        out.describe()
+    );
     let list = env.ipkg(["registry", "list"]);
     assert!(
-        list.success().stdout.contains(&format!("alice subscribed /ipns/{ipns}")),
+        list.success()
+            .stdout
+            .contains(&format!("alice subscribed /ipns/{ipns}")),
         "{}",
         list.describe()
     );
@@ -77,7 +83,11 @@ fn subscribe_install_update() {
     publish(&publisher, "1.1.0");
     let out = env.ipkg(["update"]);
     out.success();
-    assert!(out.stdout.contains("alice: hello 1.1.0"), "{}", out.describe());
+    assert!(
+        out.stdout.contains("alice: hello 1.1.0"),
+        "{}",
+        out.describe()
+    );
     assert!(out.stderr.contains("sequence 1 -> 2"), "{}", out.describe());
     // Nothing new: fresh.
     let out = env.ipkg(["update"]);
@@ -132,7 +142,12 @@ fn an_older_record_is_refused_as_a_rollback() {
     let out = env.ipkg(["update"]);
     // The cached record (sequence 2) is what resolution falls back to.
     let list = env.ipkg(["registry", "list"]);
-    assert!(list.stdout.contains("sequence=2"), "{}\n{}", out.describe(), list.describe());
+    assert!(
+        list.stdout.contains("sequence=2"),
+        "{}\n{}",
+        out.describe(),
+        list.describe()
+    );
     assert!(out.stderr.contains("rollback"), "{}", out.describe());
 }
 
@@ -167,7 +182,11 @@ fn install_by_key_path() {
     let out = env.ipkg(["install", &format!("/ipns/{ipns}/hello")]);
     out.success();
     let list = env.ipkg(["registry", "list"]);
-    assert!(list.success().stdout.contains("untrusted"), "{}", list.describe());
+    assert!(
+        list.success().stdout.contains("untrusted"),
+        "{}",
+        list.describe()
+    );
     // Untrusted registries are not searched for bare names.
     let out = env.ipkg(["install", "hello@1.0.0", "--dry-run"]);
     out.failure();

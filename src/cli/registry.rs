@@ -86,13 +86,19 @@ pub fn run(cmd: Command, ctx: &Ctx) -> Result<(), Error> {
             )?;
             p.status(
                 "Added",
-                format!("registry `{alias}` (/ipns/{}, sequence {})", report.ipns, report.to),
+                format!(
+                    "registry `{alias}` (/ipns/{}, sequence {})",
+                    report.ipns, report.to
+                ),
             );
             super::update::print_report(p, &report)?;
         }
         Command::Remove { alias } => {
             let sub = crate::ops::subscriptions::remove(&layout, &alias)?;
-            p.status("Removed", format!("registry `{alias}` (/ipns/{})", sub.state.ipns));
+            p.status(
+                "Removed",
+                format!("registry `{alias}` (/ipns/{})", sub.state.ipns),
+            );
         }
         Command::List => {
             let list = Registry::list(&layout)?;

@@ -20,9 +20,13 @@ pub fn run(_args: Args, ctx: &Ctx) -> Result<(), Error> {
         BlockStore::open(layout.blocks_dir()).map_err(|e| Error::io(layout.blocks_dir(), e))?;
     let net = crate::ops::fetch::configured_sources(&layout)?;
     let sources: Vec<&dyn BlockSource> = net.iter().map(|s| s.as_ref()).collect();
-    let results = crate::ops::subscriptions::refresh_all(&layout, &store, &sources, &|m| p.warn(m))?;
+    let results =
+        crate::ops::subscriptions::refresh_all(&layout, &store, &sources, &|m| p.warn(m))?;
     if results.is_empty() {
-        p.status("Nothing", "to update: add a registry with `ipkg registry add ALIAS k51…|DOMAIN`");
+        p.status(
+            "Nothing",
+            "to update: add a registry with `ipkg registry add ALIAS k51…|DOMAIN`",
+        );
     }
     let mut first_err = None;
     let mut reports = Vec::new();
@@ -53,7 +57,10 @@ pub fn print_report(p: &Printer, r: &RefreshReport) -> Result<(), Error> {
         Some(from) if from == r.to => p.status("Fresh", format!("`{}` sequence {}", r.alias, r.to)),
         Some(from) => p.status(
             "Updated",
-            format!("`{}` sequence {from} -> {} (from {})", r.alias, r.to, r.source),
+            format!(
+                "`{}` sequence {from} -> {} (from {})",
+                r.alias, r.to, r.source
+            ),
         ),
         None => p.status(
             "Fetched",
@@ -67,7 +74,8 @@ pub fn print_report(p: &Printer, r: &RefreshReport) -> Result<(), Error> {
         p.data(format!("{}: {c}", r.alias)).map_err(stdout_err)?;
     }
     for c in &r.removed {
-        p.data(format!("{}: {c} removed", r.alias)).map_err(stdout_err)?;
+        p.data(format!("{}: {c} removed", r.alias))
+            .map_err(stdout_err)?;
     }
     Ok(())
 }

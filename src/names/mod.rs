@@ -2,5 +2,5 @@
 //!
 //! The codecs here are pure; resolvers that talk to Kubo, gateways or DNS live in
 //! their own submodules and are the only code in this layer that does I/O.
-pub mod ipns;
 pub mod dnslink;
+pub mod ipns;

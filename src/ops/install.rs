@@ -121,7 +121,8 @@ pub fn install(
     // Registries named by key or DNSLink domain are subscribed on first use.
     for spec in specs {
         if let Ok(super::resolve::Spec::Name {
-            registry: Some(super::resolve::RegistryRef::Key(r) | super::resolve::RegistryRef::Domain(r)),
+            registry:
+                Some(super::resolve::RegistryRef::Key(r) | super::resolve::RegistryRef::Domain(r)),
             ..
         }) = super::resolve::parse_spec(spec)
         {

@@ -335,7 +335,9 @@ fn txt_lookup(
     timeout: std::time::Duration,
     name: &str,
 ) -> Result<Vec<String>, String> {
-    use hickory_resolver::config::{ConnectionConfig, NameServerConfig, ResolverConfig, ResolverOpts};
+    use hickory_resolver::config::{
+        ConnectionConfig, NameServerConfig, ResolverConfig, ResolverOpts,
+    };
     let mut config = ResolverConfig::from_parts(None, vec![], vec![]);
     for s in servers {
         let mut udp = ConnectionConfig::udp();

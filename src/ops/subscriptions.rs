@@ -335,12 +335,18 @@ pub fn refresh(
         .ok_or_else(|| {
             sub.index_err(IndexError::Invalid {
                 what: format!("IPNS record of {}", sub.state.ipns),
-                reason: format!("it points at `{}`, not at an index (`/ipfs/<cid>`)", resolved.value),
+                reason: format!(
+                    "it points at `{}`, not at an index (`/ipfs/<cid>`)",
+                    resolved.value
+                ),
             })
         })?;
     let old_root = sub.root_cid()?;
     let old_index = match old_root {
-        Some(c) => store.get(&c).ok().and_then(|b| SignedIndex::decode(&b).ok()),
+        Some(c) => store
+            .get(&c)
+            .ok()
+            .and_then(|b| SignedIndex::decode(&b).ok()),
         None => None,
     };
     let bytes = fetch_block(store, sources, &root_cid)?;
@@ -400,7 +406,13 @@ pub fn refresh(
         for (name, _) in new.changed_since(old_index.as_ref()) {
             let newest = index
                 .package(&name)
-                .and_then(|d| d.releases.iter().filter(|r| !r.yanked).map(|r| &r.version).max())
+                .and_then(|d| {
+                    d.releases
+                        .iter()
+                        .filter(|r| !r.yanked)
+                        .map(|r| &r.version)
+                        .max()
+                })
                 .map(|v| format!("{name} {v}"))
                 .unwrap_or(name);
             report.changed.push(newest);
