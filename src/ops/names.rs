@@ -277,15 +277,14 @@ pub fn resolve_ipns(layout: &Layout, name: &str, warn: &dyn Fn(&str)) -> Result<
     })
 }
 
+/// Where a record was sent, and whether it was taken.
+pub type Delivery = (String, Result<(), String>);
+
 /// Hand a signed record to every source that takes records (Kubo's
 /// `routing/put`, delegated routing `PUT`). Returns each destination and
 /// the outcome. The record is also kept in the local cache (so `ipkg serve`
 /// serves it).
-pub fn publish_record(
-    layout: &Layout,
-    name: &str,
-    record: &[u8],
-) -> Result<Vec<(String, Result<(), String>)>, Error> {
+pub fn publish_record(layout: &Layout, name: &str, record: &[u8]) -> Result<Vec<Delivery>, Error> {
     let rec = ipns::verify(name, record, SystemTime::now())
         .map_err(|e| Error::Usage(format!("refusing to publish a bad record: {e}")))?;
     RecordCache::open(layout).offer(name, record, &rec)?;

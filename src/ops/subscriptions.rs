@@ -428,13 +428,16 @@ pub fn refresh(
     Ok(report)
 }
 
+/// The outcome of one registry's refresh.
+pub type RefreshResult = Result<RefreshReport, Error>;
+
 /// Refresh every subscription; one failing does not stop the others.
 pub fn refresh_all(
     layout: &Layout,
     store: &BlockStore,
     sources: &[&dyn BlockSource],
     warn: &dyn Fn(&str),
-) -> Result<Vec<(String, Result<RefreshReport, Error>)>, Error> {
+) -> Result<Vec<(String, RefreshResult)>, Error> {
     let mut out = Vec::new();
     for mut sub in list(layout)? {
         let r = refresh(layout, store, sources, &mut sub, warn);
