@@ -37,6 +37,15 @@ pub struct Args {
     /// The package `--yank` is about.
     #[arg(long, value_name = "NAME", requires = "yank")]
     package: Option<String>,
+    /// Also put the registry (index, releases, packages) into a Kubo node,
+    /// pinned, and publish its IPNS record there.
+    #[arg(long, value_name = "DEST", value_enum)]
+    to: Option<Destination>,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum Destination {
+    Kubo,
 }
 
 pub fn run(args: Args, ctx: &Ctx) -> Result<(), Error> {
@@ -91,6 +100,27 @@ pub fn run(args: Args, ctx: &Ctx) -> Result<(), Error> {
         }
         report
     };
+    if let Some(Destination::Kubo) = args.to {
+        let _lock = crate::sources::store::StoreLock::shared(&layout.store_lock())
+            .map_err(|e| Error::io(layout.store_lock(), e))?;
+        let store = crate::sources::store::BlockStore::open(layout.blocks_dir())
+            .map_err(|e| Error::io(layout.blocks_dir(), e))?;
+        let pushed = crate::ops::seed::push_registry(&layout, &store, &args.registry)?;
+        p.status(
+            "Pushed",
+            format!(
+                "registry `{}` to Kubo at {} (index `{}`{})",
+                args.registry,
+                pushed.kubo,
+                pushed.root,
+                if pushed.record {
+                    ", IPNS record published"
+                } else {
+                    ""
+                }
+            ),
+        );
+    }
     print_report(ctx, &report)
 }
 

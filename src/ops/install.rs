@@ -365,6 +365,19 @@ impl Installer<'_, '_> {
             trees_remove: Vec::new(),
         };
         journal::apply(self.s.layout, &tx)?;
+        // Installed means seeded: a configured Kubo pins what this host runs.
+        match super::seed::seed(
+            self.s.layout,
+            &self.s.store,
+            &c.package,
+            &super::seed::kubo_label(&name, &version),
+        ) {
+            Ok(true) => ui.status("Seeded", &format!("{name} {version} (pinned in Kubo)")),
+            Ok(false) => {}
+            Err(e) => ui.warn(&format!(
+                "{e}; `{name}` is installed but not pinned in Kubo"
+            )),
+        }
         let verb = match action {
             "installed" => "Installed",
             "upgraded" => "Upgraded",
@@ -941,6 +954,14 @@ pub fn remove(
     };
     journal::apply(layout, &tx)?;
     ui.status("Removed", &format!("{name} {}", current.version));
+    for v in receipt.versions.values() {
+        if let Ok(cid) = v.package_cid()
+            && let Err(e) =
+                super::seed::unseed(layout, &cid, &super::seed::kubo_label(name, &v.version))
+        {
+            ui.warn(&format!("{e}; `{name}` stays pinned in Kubo"));
+        }
+    }
     if let Some(run) = &run
         && let Err(e) = hooks::run(run, HookKind::PostRemove)
     {

@@ -74,6 +74,7 @@ pub mod publish;
 pub mod query;
 pub mod registry;
 pub mod resolve;
+pub mod seed;
 pub mod serve;
 pub mod subscriptions;
 pub mod unpack;

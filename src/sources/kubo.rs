@@ -182,9 +182,14 @@ impl KuboSource {
         }
     }
 
-    /// `dag/import --pin-roots` of a CAR stream.
-    pub fn dag_import(&self, car: &mut dyn Read) -> Result<Vec<Imported>, SourceError> {
-        let resp = self.rpc_file("dag/import", &[("pin-roots", "true")], car)?;
+    /// `dag/import` of a CAR stream, pinning its roots or not.
+    pub fn dag_import(
+        &self,
+        car: &mut dyn Read,
+        pin_roots: bool,
+    ) -> Result<Vec<Imported>, SourceError> {
+        let pin = if pin_roots { "true" } else { "false" };
+        let resp = self.rpc_file("dag/import", &[("pin-roots", pin)], car)?;
         let body = read_limited(resp, 1 << 20)?;
         let mut out = Vec::new();
         for line in body.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {

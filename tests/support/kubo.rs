@@ -231,10 +231,54 @@ impl Kubo {
     /// `/api/v0/id`. Panics (with the daemon's output) if it does not within
     /// 90 s.
     pub fn start(&mut self) {
+        self.start_with(&["daemon", "--offline"], &[]);
+    }
+
+    /// Start an online daemon in a private network: `swarm_key` (the text of
+    /// a `swarm.key` file) is written to the repo and `LIBP2P_FORCE_PNET=1`
+    /// set, so it talks only to nodes with the same key. With `Bootstrap=[]`
+    /// and swarm on 127.0.0.1 it meets only the peers a test connects it to
+    /// ([`Kubo::connect`]).
+    pub fn start_private(&mut self, swarm_key: &str) {
+        std::fs::write(self.repo.join("swarm.key"), swarm_key).expect("writing swarm.key");
+        self.start_with(&["daemon"], &[("LIBP2P_FORCE_PNET", "1")]);
+    }
+
+    /// A fresh private-network swarm key.
+    pub fn swarm_key() -> String {
+        let mut key = [0u8; 32];
+        getrandom::fill(&mut key).expect("random bytes");
+        let hex: String = key.iter().map(|b| format!("{b:02x}")).collect();
+        format!("/key/swarm/psk/1.0.0/\n/base16/\n{hex}\n")
+    }
+
+    /// This node's loopback swarm address with its peer ID
+    /// (`/ip4/127.0.0.1/tcp/PORT/p2p/12D3…`).
+    pub fn swarm_addr(&self) -> String {
+        let out = self.ipfs(["id", "-f", "<addrs>"]);
+        out.success()
+            .stdout
+            .lines()
+            .map(str::trim)
+            .find(|a| a.starts_with("/ip4/127.0.0.1/tcp/"))
+            .unwrap_or_else(|| panic!("no loopback TCP address in `ipfs id`: {}", out.stdout))
+            .to_owned()
+    }
+
+    /// `ipfs swarm connect` to `other` (both must be running).
+    pub fn connect(&self, other: &Kubo) {
+        let addr = other.swarm_addr();
+        self.ipfs(["swarm", "connect", &addr]).success();
+    }
+
+    fn start_with(&mut self, args: &[&str], env: &[(&str, &str)]) {
         assert!(self.daemon.is_none(), "the Kubo daemon is already running");
         let log_out = self.dir.path().join("daemon.stdout");
         let log_err = self.dir.path().join("daemon.stderr");
-        let mut cmd = self.ipfs_command(["daemon", "--offline"]);
+        let mut cmd = self.ipfs_command(args);
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
         cmd.stdout(std::fs::File::create(&log_out).expect("creating the daemon log"))
             .stderr(std::fs::File::create(&log_err).expect("creating the daemon log"));
         kill_with_parent(&mut cmd);
