@@ -17,6 +17,7 @@
 // Each integration test crate uses a different part of the support code.
 #![allow(dead_code)]
 
+pub mod dns;
 pub mod gateway;
 pub mod http;
 pub mod kubo;
