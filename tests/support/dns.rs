@@ -40,14 +40,24 @@ pub fn dnsmasq_available() -> bool {
 impl Dnsmasq {
     /// Serve `records` (`(name, text)` TXT records) on 127.0.0.1.
     pub fn start(records: &[(&str, &str)]) -> Dnsmasq {
-        Dnsmasq::start_on("127.0.0.1", records, &[])
+        Dnsmasq::start_on(None, "127.0.0.1", free_udp_port(), records)
     }
 
-    /// Serve on `addr` (inside a network namespace, say), with extra
-    /// arguments.
-    pub fn start_on(addr: &str, records: &[(&str, &str)], extra: &[&str]) -> Dnsmasq {
-        let port = free_udp_port();
-        let mut cmd = Command::new("dnsmasq");
+    /// Serve on `addr:port`, inside network namespace `netns` when given.
+    pub fn start_on(
+        netns: Option<&str>,
+        addr: &str,
+        port: u16,
+        records: &[(&str, &str)],
+    ) -> Dnsmasq {
+        let mut cmd = match netns {
+            Some(ns) => {
+                let mut c = Command::new("ip");
+                c.args(["netns", "exec", ns, "dnsmasq"]);
+                c
+            }
+            None => Command::new("dnsmasq"),
+        };
         cmd.args([
             "--keep-in-foreground",
             "--conf-file=/dev/null",
@@ -59,8 +69,7 @@ impl Dnsmasq {
             "--log-facility=-",
         ])
         .arg(format!("--port={port}"))
-        .arg(format!("--listen-address={addr}"))
-        .args(extra);
+        .arg(format!("--listen-address={addr}"));
         for (name, text) in records {
             cmd.arg(format!("--txt-record={name},{text}"));
         }
@@ -75,8 +84,12 @@ impl Dnsmasq {
         // bound again).
         let deadline = Instant::now() + Duration::from_secs(10);
         while Instant::now() < deadline {
-            if addr != "127.0.0.1" || UdpSocket::bind(("127.0.0.1", port)).is_err() {
-                std::thread::sleep(Duration::from_millis(100));
+            if netns.is_some() {
+                // Not visible from here: give it a moment.
+                std::thread::sleep(Duration::from_millis(300));
+                return d;
+            }
+            if UdpSocket::bind((addr, port)).is_err() {
                 return d;
             }
             std::thread::sleep(Duration::from_millis(20));

@@ -21,6 +21,7 @@ pub mod dns;
 pub mod gateway;
 pub mod http;
 pub mod kubo;
+pub mod netns;
 pub mod serve;
 pub mod tree;
 
