@@ -191,3 +191,53 @@ fn install_by_key_path() {
     let out = env.ipkg(["install", "hello@1.0.0", "--dry-run"]);
     out.failure();
 }
+
+/// Delegated routing: `publish --to routers` PUTs the record; a client
+/// whose only name source is the router resolves through it (blocks from
+/// the publisher's `ipkg serve`).
+#[test]
+fn delegated_routing_put_and_get() {
+    let (publisher, ipns) = publisher();
+    let router = FakeGateway::start(Vec::new(), Mode::Good);
+    publisher.write_config(&format!(
+        "kubo-api = \"off\"\nrouters = [\"{}\"]\n",
+        router.url()
+    ));
+    publish(&publisher, "1.1.0");
+    let out = publisher.ipkg([
+        "publish",
+        "--registry",
+        "main",
+        "--to",
+        "routers",
+        path_str(&examples().join("hello/1.1.0")),
+    ]);
+    assert!(
+        out.success()
+            .stderr
+            .contains("IPNS record to delegated routing"),
+        "{}",
+        out.describe()
+    );
+    assert!(router.record(&ipns).is_some());
+
+    // Blocks only (no IPNS records) from this gateway: names come from the router.
+    let car = publisher.path("reg.car");
+    publisher
+        .ipkg(["registry", "export", "main", "-o", path_str(&car)])
+        .success();
+    let blocks = FakeGateway::start(support::gateway::blocks_of_car(&car), Mode::Good);
+    let env = TestEnv::new();
+    env.write_config(&format!(
+        "kubo-api = \"off\"\ngateways = [\"{}\"]\nrouters = [\"{}\"]\n",
+        blocks.url(),
+        router.url()
+    ));
+    let out = env.ipkg(["registry", "add", "alice", &ipns]);
+    assert!(
+        out.success().stderr.contains("delegated routing"),
+        "{}",
+        out.describe()
+    );
+    assert!(out.stdout.contains("hello 1.1.0"), "{}", out.describe());
+}

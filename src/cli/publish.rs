@@ -37,15 +37,17 @@ pub struct Args {
     /// The package `--yank` is about.
     #[arg(long, value_name = "NAME", requires = "yank")]
     package: Option<String>,
-    /// Also put the registry (index, releases, packages) into a Kubo node,
-    /// pinned, and publish its IPNS record there.
+    /// Also hand the registry out: `kubo` puts it (index, releases,
+    /// packages) into a Kubo node, pinned, and publishes its IPNS record
+    /// there; `routers` sends the record to the configured delegated routers.
     #[arg(long, value_name = "DEST", value_enum)]
-    to: Option<Destination>,
+    to: Vec<Destination>,
 }
 
-#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 enum Destination {
     Kubo,
+    Routers,
 }
 
 pub fn run(args: Args, ctx: &Ctx) -> Result<(), Error> {
@@ -100,7 +102,24 @@ pub fn run(args: Args, ctx: &Ctx) -> Result<(), Error> {
         }
         report
     };
-    if let Some(Destination::Kubo) = args.to {
+    if args.to.contains(&Destination::Routers) {
+        let reg = crate::ops::registry::Registry::open(&layout, &args.registry)?;
+        let path = reg.dir.join("ipns-record");
+        let record = std::fs::read(&path).map_err(|e| Error::io(&path, e))?;
+        let sent = crate::ops::names::publish_record(&layout, &reg.state.ipns, &record)?;
+        if sent.is_empty() {
+            return Err(Error::Usage(
+                "no delegated router to publish to: set `routers` in config.toml".into(),
+            ));
+        }
+        for (to, r) in sent {
+            match r {
+                Ok(()) => p.status("Published", format!("IPNS record to {to}")),
+                Err(e) => return Err(Error::Usage(format!("{to}: {e}"))),
+            }
+        }
+    }
+    if args.to.contains(&Destination::Kubo) {
         let _lock = crate::sources::store::StoreLock::shared(&layout.store_lock())
             .map_err(|e| Error::io(layout.store_lock(), e))?;
         let store = crate::sources::store::BlockStore::open(layout.blocks_dir())

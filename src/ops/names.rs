@@ -280,9 +280,9 @@ pub fn resolve_ipns(layout: &Layout, name: &str, warn: &dyn Fn(&str)) -> Result<
 /// Where a record was sent, and whether it was taken.
 pub type Delivery = (String, Result<(), String>);
 
-/// Hand a signed record to every source that takes records (Kubo's
-/// `routing/put`, delegated routing `PUT`). Returns each destination and
-/// the outcome. The record is also kept in the local cache (so `ipkg serve`
+/// Hand a signed record to every configured delegated router (`PUT
+/// /routing/v1/ipns/{name}`). Returns each destination and the outcome.
+/// (Kubo gets records through `publish --to kubo`, with the blocks.) The record is also kept in the local cache (so `ipkg serve`
 /// serves it).
 pub fn publish_record(layout: &Layout, name: &str, record: &[u8]) -> Result<Vec<Delivery>, Error> {
     let rec = ipns::verify(name, record, SystemTime::now())
@@ -290,7 +290,7 @@ pub fn publish_record(layout: &Layout, name: &str, record: &[u8]) -> Result<Vec<
     RecordCache::open(layout).offer(name, record, &rec)?;
     let mut out = Vec::new();
     for src in record_sources(layout)? {
-        if matches!(src, RecordSource::Gateway(_)) {
+        if !matches!(src, RecordSource::Router { .. }) {
             continue;
         }
         out.push((src.describe(), src.put(name, record)));

@@ -84,6 +84,23 @@ impl FakeGateway {
                     }
                     let url = req.url().to_owned();
                     let (path, query) = url.split_once('?').unwrap_or((&url, ""));
+                    // Delegated routing (`/routing/v1/ipns/{name}`): GET and PUT.
+                    if let Some(name) = path.strip_prefix("/routing/v1/ipns/") {
+                        let mut req = req;
+                        if *req.method() == tiny_http::Method::Put {
+                            let mut body = Vec::new();
+                            let _ = std::io::Read::read_to_end(req.as_reader(), &mut body);
+                            records.lock().unwrap().insert(name.to_owned(), body);
+                            let _ = req.respond(tiny_http::Response::empty(200));
+                            continue;
+                        }
+                        let r = records.lock().unwrap().get(name).cloned();
+                        let _ = match r {
+                            Some(r) => req.respond(tiny_http::Response::from_data(r)),
+                            None => req.respond(tiny_http::Response::empty(404)),
+                        };
+                        continue;
+                    }
                     if let Some(name) = path.strip_prefix("/ipns/") {
                         match records.lock().unwrap().get(name) {
                             Some(r) => {
@@ -159,6 +176,11 @@ impl FakeGateway {
     /// `http://127.0.0.1:PORT`.
     pub fn url(&self) -> String {
         format!("http://{}", self.addr)
+    }
+
+    /// The record last PUT (or set) for `name`.
+    pub fn record(&self, name: &str) -> Option<Vec<u8>> {
+        self.records.lock().unwrap().get(name).cloned()
     }
 
     /// Serve `record` for `/ipns/{name}?format=ipns-record`.
