@@ -25,11 +25,15 @@
 # `--profile=test` (no bootstrap, no mDNS) and a private swarm key.
 # Everything lives in one temporary directory, removed on exit.
 #
-# Knobs: BENCH_SIZE_MIB (100), BENCH_TMPDIR, IPKG_BIN (skip the build),
+# Installs, curl and `ipfs get` are run BENCH_RUNS times (3), each cold (a
+# fresh client prefix, a fresh Kubo B), and the median is reported.
+#
+# Knobs: BENCH_SIZE_MIB (100), BENCH_RUNS (3), BENCH_TMPDIR, IPKG_BIN (skip the build),
 #        NAME_RES_BIN (skip building the name_resolution example).
 set -euo pipefail
 
 SIZE_MIB="${BENCH_SIZE_MIB:-100}"
+RUNS="${BENCH_RUNS:-3}"
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 REPO_ROOT="$(cd "$HERE/.." && pwd)"
 say() { printf '%s\n' "$*" >&2; }
@@ -58,30 +62,37 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# `role NAME CMD…`: run CMD with NAME's private prefix, home and config.
-role() {
-  local r=$1; shift
+# `renv NAME`: RENV becomes the `env -i …` prefix that gives a command NAME's
+# private prefix, home and config. `role NAME CMD…` runs CMD with it.
+renv() {
+  local r=$1
   mkdir -p "$T/$r/home/.config/ipkg" "$T/$r/prefix" "$T/$r/bin"
-  env -i PATH="$PATH" HOME="$T/$r/home" XDG_CONFIG_HOME="$T/$r/home/.config" \
-    XDG_DATA_HOME="$T/$r/home/.local/share" IPKG_PREFIX="$T/$r/prefix" \
-    IPKG_BIN_DIR="$T/$r/bin" NO_COLOR=1 TMPDIR="$T" "$@"
+  RENV=(env -i PATH="$PATH" HOME="$T/$r/home" XDG_CONFIG_HOME="$T/$r/home/.config"
+    XDG_DATA_HOME="$T/$r/home/.local/share" IPKG_PREFIX="$T/$r/prefix"
+    IPKG_BIN_DIR="$T/$r/bin" NO_COLOR=1 TMPDIR="$T")
 }
+role() { renv "$1"; shift; "${RENV[@]}" "$@"; }
 config() { mkdir -p "$T/$1/home/.config/ipkg"; printf '%s\n' "$2" >"$T/$1/home/.config/ipkg/config.toml"; }
-# `timed OUTVAR CMD…`: wall seconds into OUTVAR, peak RSS (KiB) into OUTVAR_rss.
+# `timed OUTVAR CMD…`: wall seconds appended to OUTVAR (a space-separated
+# list), peak RSS (KiB) into OUTVAR_rss (the largest seen).
 timed() {
   local var=$1; shift
   "$TIME" -f '%e %M' -o "$T/time.out" "$@" >"$T/cmd.out" 2>"$T/cmd.err" \
     || { cat "$T/cmd.err" >&2; die "failed: $*"; }
   read -r secs rss <"$T/time.out"
-  printf -v "$var" '%s' "$secs"
-  printf -v "${var}_rss" '%s' "$rss"
+  local prev="${!var:-}" prev_rss
+  prev_rss="${var}_rss"; prev_rss="${!prev_rss:-0}"
+  printf -v "$var" '%s' "$prev $secs"
+  [ "$rss" -gt "$prev_rss" ] && printf -v "${var}_rss" '%s' "$rss" || printf -v "${var}_rss" '%s' "$prev_rss"
 }
+median() { tr ' ' '\n' <<<"$1" | grep . | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 
 # --- Kubo nodes ---------------------------------------------------------------
 KEY="/key/swarm/psk/1.0.0/
 /base16/
 $(openssl rand -hex 32)"
-kubo() { local n=$1; shift; env -i PATH="$PATH" HOME="$T/$n" IPFS_PATH="$T/$n/repo" IPFS_TELEMETRY=off LIBP2P_FORCE_PNET=1 ipfs "$@"; }
+kenv() { KENV=(env -i PATH="$PATH" HOME="$T/$1" IPFS_PATH="$T/$1/repo" IPFS_TELEMETRY=off LIBP2P_FORCE_PNET=1); }
+kubo() { kenv "$1"; shift; "${KENV[@]}" ipfs "$@"; }
 start_kubo() {
   local n=$1
   mkdir -p "$T/$n"
@@ -89,9 +100,10 @@ start_kubo() {
   python3 - "$T/$n/repo/config" <<'EOF'
 import json, sys
 p = sys.argv[1]; c = json.load(open(p))
-c.setdefault("Plugins", {}).setdefault("Plugins", {})["telemetry"] = {"Disabled": True}
+pl = c.get("Plugins") or {}; c["Plugins"] = pl
+pp = pl.get("Plugins") or {}; pl["Plugins"] = pp; pp["telemetry"] = {"Disabled": True}
 c["AutoConf"] = {"Enabled": False}; c["Bootstrap"] = []
-c.setdefault("Gateway", {})["NoDNSLink"] = True
+c["Gateway"] = c.get("Gateway") or {}; c["Gateway"]["NoDNSLink"] = True
 a = c["Addresses"]; a["API"] = "/ip4/127.0.0.1/tcp/0"; a["Gateway"] = "/ip4/127.0.0.1/tcp/0"
 a["Swarm"] = ["/ip4/127.0.0.1/tcp/0"]; a["Announce"] = []; a["NoAnnounce"] = []
 json.dump(c, open(p, "w"), indent=2)
@@ -142,24 +154,33 @@ for _ in $(seq 100); do [ -s "$T/serve.url" ] && break; sleep 0.05; done
 SERVE=$(head -1 "$T/serve.url")
 
 # --- measurements ---------------------------------------------------------------
-say "1. ipkg install from ipkg serve"
-config c1 "kubo-api = \"off\"
-gateways = [\"$SERVE\"]"
-role c1 "$IPKG_BIN" registry add pub "$K" >/dev/null 2>&1
-timed t_serve role c1 "$IPKG_BIN" install bench
-
-say "2. ipkg install from Kubo A's gateway"
-config c2 "kubo-api = \"off\"
-gateways = [\"$A_GW\"]"
-role c2 "$IPKG_BIN" registry add pub "$K" >/dev/null 2>&1
-timed t_kubogw role c2 "$IPKG_BIN" install bench
-
-say "3. curl of the CAR from ipkg serve + openssl dgst -sha256"
-timed t_curl sh -c "curl -sf -o '$T/pkg.car' '$SERVE/ipfs/$CID1?format=car' && openssl dgst -sha256 '$T/pkg.car' >/dev/null"
+# A cold client NAME with gateway URL, subscribed to the registry.
+fresh_client() {
+  rm -rf "${T:?}/$1"
+  config "$1" "kubo-api = \"off\"
+gateways = [\"$2\"]"
+  role "$1" "$IPKG_BIN" registry add pub "$K" >/dev/null 2>&1
+}
+t_serve="" t_kubogw="" t_curl="" t_ipfsget=""
+for run in $(seq "$RUNS"); do
+  say "run $run/$RUNS"
+  say "  1. ipkg install from ipkg serve"
+  fresh_client c1 "$SERVE"
+  renv c1; timed t_serve "${RENV[@]}" "$IPKG_BIN" install bench
+  say "  2. ipkg install from Kubo A's gateway"
+  fresh_client c2 "$A_GW"
+  renv c2; timed t_kubogw "${RENV[@]}" "$IPKG_BIN" install bench
+  say "  3. curl of the CAR from ipkg serve + openssl dgst -sha256"
+  rm -f "$T/pkg.car"
+  timed t_curl sh -c "curl -sf -o '$T/pkg.car' '$SERVE/ipfs/$CID1?format=car' && openssl dgst -sha256 '$T/pkg.car' >/dev/null"
+  say "  4. ipfs get on Kubo B (bitswap from A)"
+  rm -rf "$T/got"
+  kubo B repo gc >/dev/null 2>&1 || true
+  kenv B; timed t_ipfsget "${KENV[@]}" ipfs get -o "$T/got" "$CID1"
+done
 car_bytes=$(stat -c %s "$T/pkg.car")
-
-say "4. ipfs get on Kubo B (bitswap from A)"
-timed t_ipfsget kubo B get -o "$T/got" "$CID1"
+t_serve=$(median "$t_serve"); t_kubogw=$(median "$t_kubogw")
+t_curl=$(median "$t_curl"); t_ipfsget=$(median "$t_ipfsget")
 
 say "5. upgrade with 1% changed"
 role pub "$IPKG_BIN" publish "$T/pkg2" --registry main >/dev/null 2>&1
@@ -180,7 +201,7 @@ size = int(size_mib) * 1024 * 1024
 car = int(car); up = int(up)
 ts, tk, tc, tg = map(float, (ts, tk, tc, tg))
 mbs = lambda t: size / 1e6 / t if t > 0 else float("inf")
-print(f"\nipkg network benchmark: {size_mib} MiB package, loopback, one run\n")
+print(f"\nipkg network benchmark: {size_mib} MiB package, loopback, medians\n")
 print(f"{'what':48} {'time s':>8} {'MB/s':>8} {'peak RSS':>10}  ratio vs curl+sha256")
 rows = [
     ("ipkg install from ipkg serve", ts, f"{int(ts_rss)//1024} MiB"),
