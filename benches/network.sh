@@ -109,7 +109,9 @@ a["Swarm"] = ["/ip4/127.0.0.1/tcp/0"]; a["Announce"] = []; a["NoAnnounce"] = []
 json.dump(c, open(p, "w"), indent=2)
 EOF
   printf '%s\n' "$KEY" >"$T/$n/repo/swarm.key"
-  kubo "$n" daemon >"$T/$n/daemon.log" 2>&1 &
+  # Not through the `kubo` function: `$!` must be the daemon itself.
+  kenv "$n"
+  "${KENV[@]}" ipfs daemon >"$T/$n/daemon.log" 2>&1 &
   PIDS+=($!)
   for _ in $(seq 300); do [ -s "$T/$n/repo/gateway" ] && kubo "$n" id >/dev/null 2>&1 && return 0; sleep 0.1; done
   die "Kubo $n did not start: $(cat "$T/$n/daemon.log")"
@@ -148,7 +150,8 @@ role pub "$IPKG_BIN" publish "$T/pkg1" --registry main --to kubo >/dev/null 2>&1
 CID1=$(role pub "$IPKG_BIN" pack -n "$T/pkg1" 2>/dev/null | tail -1)
 [ -n "$CID1" ] || die "could not pack the package"
 
-role pub "$IPKG_BIN" serve --listen 127.0.0.1:0 >"$T/serve.url" 2>/dev/null &
+renv pub
+"${RENV[@]}" "$IPKG_BIN" serve --listen 127.0.0.1:0 >"$T/serve.url" 2>/dev/null &
 PIDS+=($!)
 for _ in $(seq 100); do [ -s "$T/serve.url" ] && break; sleep 0.05; done
 SERVE=$(head -1 "$T/serve.url")

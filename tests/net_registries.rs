@@ -241,3 +241,55 @@ fn delegated_routing_put_and_get() {
     );
     assert!(out.stdout.contains("hello 1.1.0"), "{}", out.describe());
 }
+
+/// A validly signed IPNS record with a *higher* sequence that points back
+/// at an older index (a buggy or compromised publisher, a replayed root): the
+/// index's own sequence went down, so the update is refused as a rollback
+/// and the subscription keeps the newer index.
+#[test]
+fn a_rolled_back_index_is_refused() {
+    use std::time::Duration;
+    let (publisher, ipns) = publisher();
+    let reg = publisher.prefix.join(".ipkg/registries/main/registry.toml");
+    let old_root = std::fs::read_to_string(&reg)
+        .unwrap()
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("root = ")
+                .map(|r| r.trim_matches('"').to_owned())
+        })
+        .unwrap();
+    publish(&publisher, "1.1.0");
+    let server = serve(&publisher, &[]);
+    let env = client(&[&server.url]);
+    env.ipkg(["registry", "add", "alice", &ipns]).success();
+
+    // Sign a record with sequence 9 pointing at the sequence-1 index.
+    let keys = ipkg::ops::keystore::KeyStore::at(publisher.config.join("ipkg/keys"));
+    let key = keys.load("alice").expect("the publisher's key");
+    let rec = ipkg::names::ipns::Record::create(
+        &key,
+        &format!("/ipfs/{old_root}"),
+        9,
+        Duration::from_secs(3600),
+        Duration::from_secs(60),
+    )
+    .unwrap();
+    let car = publisher.path("reg.car");
+    publisher
+        .ipkg(["registry", "export", "main", "-o", path_str(&car)])
+        .success();
+    let evil = FakeGateway::start(support::gateway::blocks_of_car(&car), Mode::Good);
+    evil.set_record(&ipns, rec.to_bytes());
+    // The old root block is not in the export of the new index: add it.
+    env.write_config(&format!(
+        "kubo-api = \"off\"\ngateways = [\"{}\", \"{}\"]\ntimeout = \"2s\"\n",
+        evil.url(),
+        server.url
+    ));
+    let out = env.ipkg(["update"]);
+    out.failure();
+    assert!(out.stderr.contains("rollback"), "{}", out.describe());
+    let list = env.ipkg(["registry", "list"]);
+    assert!(list.stdout.contains("sequence=2"), "{}", list.describe());
+}

@@ -832,7 +832,7 @@ mod tests {
         assert!(parse_entity_bytes("x").is_err());
         assert_eq!(
             resolve_entity_bytes(Some((-9999, Some(-3))), 1026),
-            (0, 1022)
+            (0, 1023)
         );
         assert_eq!(resolve_entity_bytes(Some((-5, None)), 1026), (1021, 1025));
         assert_eq!(resolve_entity_bytes(None, 10), (0, 9));

@@ -448,14 +448,15 @@ pub fn refresh_all(
 
 /// The subscription for a registry named by key or domain, added (not
 /// trusted for bare names) and fetched when there is none yet: installing
-/// `k51…/xmr` or `example.org/xmr` needs no `registry add` first.
+/// `k51…/xmr` or `example.org/xmr` needs no `registry add` first. `None`
+/// when the key is a registry published from here.
 pub fn ensure(
     layout: &Layout,
     store: &BlockStore,
     sources: &[&dyn BlockSource],
     key_or_domain: &str,
     warn: &dyn Fn(&str),
-) -> Result<Subscription, Error> {
+) -> Result<Option<Subscription>, Error> {
     let is_domain = key_or_domain.contains('.');
     for s in list(layout)? {
         let hit = if is_domain {
@@ -464,20 +465,19 @@ pub fn ensure(
             s.state.ipns == key_or_domain
         };
         if hit {
-            return Ok(s);
+            return Ok(Some(s));
         }
     }
+    // A registry published from here is known by its key already.
     if !is_domain
         && super::registry::Registry::list(layout)?
             .iter()
             .any(|r| r.state.ipns == key_or_domain)
     {
-        return Err(Error::Usage(format!(
-            "`{key_or_domain}` is a registry published from here"
-        )));
+        return Ok(None);
     }
     // Aliases are `[a-z0-9._-]{1,64}`; keys and domains fit once lowercased.
     let alias = key_or_domain.to_ascii_lowercase();
     add(layout, store, sources, &alias, key_or_domain, false, warn)?;
-    open(layout, &alias)
+    open(layout, &alias).map(Some)
 }

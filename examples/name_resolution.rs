@@ -1,4 +1,4 @@
-//! Name resolution timings for `benches/network.sh` (not a test): how long
+//! Name resolution timings for `benches/network.sh` (an example: `cargo test` builds it, never runs it): how long
 //! ipkg takes to find a package by name from the cached, verified registry
 //! indexes (no network), and to refresh every subscribed registry.
 //!
