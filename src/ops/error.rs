@@ -101,6 +101,8 @@ pub enum Error {
     },
     #[error(transparent)]
     Succession(Box<SuccessionError>),
+    #[error("command index `{}` is damaged: {reason}", path.display())]
+    CommandIndex { path: PathBuf, reason: String },
 }
 
 // The trust layer's errors carry CIDs and versions; boxed here so every
@@ -218,6 +220,7 @@ impl Error {
                 "a published version never changes: bump `version` in `ipkg.toml`, or yank the old one with `ipkg publish --yank`"
                     .into(),
             ),
+            (Error::CommandIndex { .. }, _) => Some("rebuild it with `ipkg update`".into()),
             (Error::DestExists { .. }, _) => Some("choose another `-o` path, or remove it first".into()),
             _ => None,
         }

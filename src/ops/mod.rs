@@ -30,6 +30,8 @@ impl Progress for NoProgress {}
 
 pub mod add;
 pub mod car;
+pub mod cmdindex;
+pub mod cnf;
 pub mod gc;
 pub mod get;
 pub mod keystore;
