@@ -96,8 +96,8 @@ enum Command {
     /// Print the command-not-found hook for a shell, for `eval`.
     ShellInit(shell_init::Args),
     /// What the shell hooks call when a command is missing.
-    #[command(hide = true)]
-    CommandNotFound(command_not_found::Args),
+    #[command(hide = true, name = "command-not-found")]
+    NotFound(command_not_found::Args),
 }
 
 /// Everything a command needs besides its own arguments.
@@ -160,7 +160,7 @@ pub fn main() -> i32 {
         Command::Registry(cmd) => registry::run(cmd, &ctx),
         Command::Update(args) => update::run(args, &ctx),
         Command::ShellInit(args) => shell_init::run(args, &ctx),
-        Command::CommandNotFound(args) => return command_not_found::run(args, &ctx.overrides),
+        Command::NotFound(args) => return command_not_found::run(args, &ctx.overrides),
     };
     match result {
         Ok(()) => 0,

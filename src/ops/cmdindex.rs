@@ -236,7 +236,7 @@ pub fn lookup_in(path: &Path, command: &str) -> Result<Vec<Candidate>, Error> {
     if buckets == 0 || !buckets.is_power_of_two() {
         return Err(damaged("its bucket count is not a power of two"));
     }
-    let bucket = (fnv1a(command.as_bytes()) & u64::from(buckets - 1)) as u64;
+    let bucket = fnv1a(command.as_bytes()) & u64::from(buckets - 1);
     let pair = read(HEADER_LEN as u64 + 4 * bucket, 8)?;
     let (start, end) = (u32_at(&pair, 0), u32_at(&pair, 4));
     let len = end
