@@ -107,8 +107,8 @@ say "index: $(stat -c %s "$INDEX") bytes"
 # Debian's hit: a command its database knows that is not installed here.
 DEB_HIT=""
 for c in htop tree jq ncdu sl cowsay figlet; do
-  if ! command -v "$c" >/dev/null 2>&1 \
-    && "$DEBIAN_CNF" -- "$c" 2>&1 | grep -q "apt install"; then
+  said=$("$DEBIAN_CNF" -- "$c" 2>&1 || true)
+  if ! command -v "$c" >/dev/null 2>&1 && [[ $said == *"apt install"* ]]; then
     DEB_HIT=$c
     break
   fi

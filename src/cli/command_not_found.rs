@@ -101,7 +101,13 @@ pub fn run(args: Args, overrides: &Overrides) -> i32 {
             suggest(&p, &command, &candidates);
             return NOT_RUN;
         }
-        Decision::Install(c) => c,
+        Decision::Install(c) => {
+            p.message(format!(
+                "`{command}` is not installed: installing {} (policy `auto`, trusted registry)",
+                describe(c)
+            ));
+            c
+        }
         Decision::Ask(list) => match ask(&command, &list) {
             Some(c) => c,
             None => return NOT_RUN,
