@@ -432,16 +432,16 @@ impl Pane {
         self.tmux(&["send-keys", "-l", key]).success();
     }
 
-    /// Wait until the screen contains `needle` (20 s at most).
+    /// Wait until the screen contains `needle` (60 s at most).
     #[track_caller]
     fn wait_for(&self, needle: &str) -> String {
         self.wait_for_any(&[needle])
     }
 
-    /// Wait until the screen contains one of `needles` (20 s at most).
+    /// Wait until the screen contains one of `needles` (60 s at most).
     #[track_caller]
     fn wait_for_any(&self, needles: &[&str]) -> String {
-        let deadline = Instant::now() + Duration::from_secs(20);
+        let deadline = Instant::now() + Duration::from_secs(60);
         loop {
             let screen = self.screen();
             if needles.iter().any(|n| screen.contains(n)) {
