@@ -20,8 +20,8 @@ if [ -z "${__ipkg_cnf_loaded-}" ]; then
     fi
 
     command_not_found_handle() {
-        # `__ipkg_in_cnf` stops a loop should ipkg itself be missing.
-        if [ -z "${__ipkg_in_cnf-}" ]; then
+        # Skipped when ipkg is gone; `__ipkg_in_cnf` stops any loop.
+        if [ -z "${__ipkg_in_cnf-}" ] && command -v "$__ipkg_bin" >/dev/null 2>&1; then
             local __ipkg_in_cnf=1 __ipkg_out __ipkg_st
             __ipkg_out=$("$__ipkg_bin" command-not-found --hook -- "$@")
             __ipkg_st=$?

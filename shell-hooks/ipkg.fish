@@ -22,8 +22,8 @@ if not set -q __ipkg_cnf_loaded
     end
 
     function fish_command_not_found
-        # `__ipkg_in_cnf` stops a loop should ipkg itself be missing.
-        if not set -q __ipkg_in_cnf
+        # Skipped when ipkg is gone; `__ipkg_in_cnf` stops any loop.
+        if not set -q __ipkg_in_cnf; and command -q $__ipkg_bin
             set -g __ipkg_in_cnf 1
             set -l out ($__ipkg_bin command-not-found --hook -- $argv)
             set -l st $status

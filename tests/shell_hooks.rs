@@ -322,6 +322,23 @@ fn non_interactive_shells_suggest_and_chain() {
             "{shell}: {}",
             out.describe()
         );
+        // ipkg gone (uninstalled after the hook was loaded): the usual message.
+        let gone = if shell == "fish" {
+            "set -g __ipkg_bin /nonexistent/ipkg"
+        } else {
+            "__ipkg_bin=/nonexistent/ipkg"
+        };
+        let out = w.sh(shell, &format!("{load}\n{gone}\ngreet\n"));
+        assert!(
+            out.stderr.contains(&usual.replace("nosuchcmd", "greet")),
+            "{shell}: {}",
+            out.describe()
+        );
+        assert!(
+            !out.stderr.contains("No such file"),
+            "{shell}: {}",
+            out.describe()
+        );
         // Loading the hook twice does not make it call itself.
         let script = format!("{load}\n{load}\nnosuchcmd\n");
         let out = w.sh(shell, &script);
