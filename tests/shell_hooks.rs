@@ -224,6 +224,18 @@ fn lookup_hit_miss_and_several_candidates() {
         clap.stderr
     );
 
+    // Installed, but its bin dir is not on PATH: say so, offer nothing.
+    std::fs::write(w.bin_dir.join("greet"), "#!/bin/sh\n").unwrap();
+    let there = w.env.ipkg(["command-not-found", "greet"]);
+    assert_eq!(there.status.code(), Some(127));
+    assert!(
+        there.stderr.contains("is not on `PATH`"),
+        "{}",
+        there.stderr
+    );
+    assert!(!there.stderr.contains("ipkg install"), "{}", there.stderr);
+    std::fs::remove_file(w.bin_dir.join("greet")).unwrap();
+
     // Several registries provide it: every one is listed.
     let w2 = World::new(true, "prompt");
     let two = w2.env.ipkg(["command-not-found", "greet"]);

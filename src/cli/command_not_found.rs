@@ -94,6 +94,21 @@ pub fn run(args: Args, overrides: &Overrides) -> i32 {
     if candidates.is_empty() {
         return miss(&p);
     }
+    // Installed already, but the shell did not find it: offering to install
+    // it again would not help.
+    let installed = cnf::command_path(&layout, &command);
+    if installed.exists() {
+        p.message(format!(
+            "`{command}` is installed as `{}`, but `{}` is not on `PATH`",
+            installed.display(),
+            layout.bin_dir.display()
+        ));
+        p.message(format!(
+            "  hint: add `{}` to `PATH`, e.g. in your shell's startup file",
+            layout.bin_dir.display()
+        ));
+        return NOT_RUN;
+    }
     let cnf_config = config.command_not_found.unwrap_or_default();
     let interactive = std::io::stdin().is_terminal() && std::io::stderr().is_terminal();
     let chosen = match cnf::decide(&cnf_config, &candidates, interactive) {

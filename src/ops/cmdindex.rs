@@ -432,6 +432,31 @@ mod tests {
         assert!(e.contains("magic"), "{e}");
     }
 
+    proptest::proptest! {
+        /// Every entry written is found, with its siblings, and nothing else.
+        #[test]
+        fn every_entry_is_found(
+            entries in proptest::collection::vec(
+                ("[a-z][a-z0-9._+-]{0,12}", "[a-c]", "[a-z]{1,6}"), 0..300),
+            probe in "[a-z][a-z0-9]{0,12}",
+        ) {
+            let entries: Vec<Candidate> =
+                entries.iter().map(|(c, r, p)| cand(c, r, p)).collect();
+            let (_d, path, _) = with_index(entries.clone());
+            let mut expected = entries.clone();
+            expected.sort();
+            expected.dedup();
+            for e in &entries {
+                let want: Vec<Candidate> =
+                    expected.iter().filter(|x| x.command == e.command).cloned().collect();
+                proptest::prop_assert_eq!(lookup_in(&path, &e.command).unwrap(), want);
+            }
+            let want: Vec<Candidate> =
+                expected.iter().filter(|x| x.command == probe).cloned().collect();
+            proptest::prop_assert_eq!(lookup_in(&path, &probe).unwrap(), want);
+        }
+    }
+
     #[test]
     fn list_format() {
         let text = "# comment\nxmr\talice\txmr\t1.2.3\tk51x\n\n";
