@@ -16,6 +16,7 @@ use crate::ops::{Error, ExitCode};
 mod add;
 mod car;
 mod cat;
+mod command_not_found;
 mod doctor;
 mod gc;
 mod get;
@@ -33,8 +34,10 @@ mod registry;
 mod remove;
 mod rollback;
 mod run;
+mod shell_init;
 mod switch;
 mod ui;
+mod update;
 mod upgrade;
 mod verify;
 mod which;
@@ -127,6 +130,13 @@ enum Command {
     /// Create, list, verify and export registries.
     #[command(subcommand)]
     Registry(registry::Command),
+    /// Refresh what ipkg knows about its registries (and the command index).
+    Update(update::Args),
+    /// Print the command-not-found hook for a shell, for `eval`.
+    ShellInit(shell_init::Args),
+    /// What the shell hooks call when a command is missing.
+    #[command(hide = true, name = "command-not-found")]
+    NotFound(command_not_found::Args),
 }
 
 /// Everything a command needs besides its own arguments.
@@ -144,7 +154,14 @@ impl Ctx {
 
 /// Run the CLI and return the process exit code.
 pub fn main() -> i32 {
-    let cli = match Cli::try_parse() {
+    // The shell hooks run this on every missing command: skip building clap.
+    let argv: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    if argv.get(1).is_some_and(|a| a == "command-not-found")
+        && let Some(args) = command_not_found::parse_fast(&argv[2..])
+    {
+        return command_not_found::run(args, &Overrides::default());
+    }
+    let cli = match Cli::try_parse_from(argv) {
         Ok(cli) => cli,
         Err(e) => {
             let _ = e.print();
@@ -192,6 +209,9 @@ pub fn main() -> i32 {
         Command::Publish(args) => publish::run(args, &ctx),
         Command::Key(cmd) => key::run(cmd, &ctx),
         Command::Registry(cmd) => registry::run(cmd, &ctx),
+        Command::Update(args) => update::run(args, &ctx),
+        Command::ShellInit(args) => shell_init::run(args, &ctx),
+        Command::NotFound(args) => return command_not_found::run(args, &ctx.overrides),
     };
     match result {
         Ok(()) => 0,

@@ -164,6 +164,8 @@ pub enum Error {
         /// Each source tried, and why it failed.
         attempts: Vec<(String, String)>,
     },
+    #[error("command index `{}` is damaged: {reason}", path.display())]
+    CommandIndex { path: PathBuf, reason: String },
 }
 
 fn fetch_attempts(attempts: &[(String, String)]) -> String {
@@ -307,6 +309,7 @@ impl Error {
                 "a published version never changes: bump `version` in `ipkg.toml`, or yank the old one with `ipkg publish --yank`"
                     .into(),
             ),
+            (Error::CommandIndex { .. }, _) => Some("rebuild it with `ipkg update`".into()),
             (Error::DestExists { .. }, _) => Some("choose another `-o` path, or remove it first".into()),
             (Error::NotInstalled { .. }, _) => Some("see what is installed with `ipkg list`".into()),
             (Error::PackageNotFound { .. }, _) => Some(
