@@ -187,7 +187,8 @@ impl Installer<'_, '_> {
                 });
             }
         }
-        let (scanned, fetched) = self.fetch_and_scan(&c)?;
+        let cache = unpack::BlockCache::new(&self.s.store);
+        let (scanned, fetched) = self.fetch_and_scan(&c, &cache)?;
         let m = &scanned.manifest;
         let name = m.package.name.clone();
         let version = m.package.version.clone();
@@ -263,7 +264,7 @@ impl Installer<'_, '_> {
         );
         let (tree, unpacked) = unpack::materialize(
             self.s.layout,
-            &self.s.store,
+            &cache,
             &scanned,
             self.opts.reinstall,
             ui.progress(),
@@ -386,7 +387,11 @@ impl Installer<'_, '_> {
 
     /// Fetch the package (and its release statement) into the store, then
     /// read and check it. Returns the bytes fetched.
-    fn fetch_and_scan(&mut self, c: &Candidate) -> Result<(Scanned, u64), Error> {
+    fn fetch_and_scan(
+        &mut self,
+        c: &Candidate,
+        blocks: &dyn crate::content::BlockGet,
+    ) -> Result<(Scanned, u64), Error> {
         let car = c.car.as_ref().map(|p| CarSource { path: p.clone() });
         let mut sources: Vec<&dyn BlockSource> = Vec::new();
         if let Some(car) = &car {
@@ -398,13 +403,19 @@ impl Installer<'_, '_> {
             _ => c.package.to_string(),
         };
         self.s.ui.status("Fetching", &shown);
-        let stats = fetch_dag(&self.s.store, &sources, &c.package, self.s.ui.progress())?;
+        // Walking the DAG through `blocks` (the install's cache) keeps what a
+        // warm install reads here for the scan and the unpacking.
+        let stats = if super::car::first_missing(blocks, &c.package)?.is_some() {
+            fetch_dag(&self.s.store, &sources, &c.package, self.s.ui.progress())?
+        } else {
+            crate::sources::FetchStats::default()
+        };
         if let Some(release) = c.release
             && !self.s.store.has(&release)
         {
             fetch_dag(&self.s.store, &sources, &release, self.s.ui.progress())?;
         }
-        let scanned = unpack::scan(&self.s.store, &c.package)?;
+        let scanned = unpack::scan(blocks, &c.package)?;
         let m = &scanned.manifest;
         if let Some(n) = &c.name
             && n != &m.package.name
@@ -1160,7 +1171,7 @@ pub fn prepare_run(
             });
         }
     }
-    let (scanned, _) = inst.fetch_and_scan(&c)?;
+    let (scanned, _) = inst.fetch_and_scan(&c, &session.store)?;
     let (tree, _) = unpack::materialize(layout, &session.store, &scanned, false, ui.progress())?;
     let m = &scanned.manifest;
     let (cmd, path) = pick_command(&m.package.name, &m.commands, command)?;
