@@ -45,6 +45,7 @@ pub fn run(args: Args, ctx: &Ctx) -> Result<(), Error> {
     if let Some(k) = &i.publisher {
         lines.push(format!("publisher:   {k}"));
     }
+    lines.push(format!("installed:   {}", crate::trust::format_time(i.installed_at)));
     lines.push(format!("path:        {}", i.path.display()));
     for (c, link) in &i.commands {
         lines.push(format!("command:     {c} ({})", link.display()));
