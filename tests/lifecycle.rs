@@ -105,6 +105,13 @@ fn the_whole_cycle_on_hello() {
     assert!(hello_says(&env).ends_with("(hello 1.0.0)"));
     env.ipkg(["switch", "hello", "1.1.0"]).success();
     assert!(hello_says(&env).ends_with("(hello 1.1.0)"));
+    // `switch CID`: the name comes from the package's manifest.
+    let v110 = env.ipkg(["info", "hello", "--json"]);
+    let v: serde_json::Value = serde_json::from_str(&v110.success().stdout).unwrap();
+    let cid_110 = v["cid"].as_str().unwrap().to_owned();
+    env.ipkg(["switch", "hello", "1.0.0"]).success();
+    env.ipkg(["switch", &cid_110]).success();
+    assert!(hello_says(&env).ends_with("(hello 1.1.0)"));
     // Rollback goes to the version before the last change.
     env.ipkg(["rollback", "hello"]).success();
     assert!(hello_says(&env).ends_with("(hello 1.0.0)"));
@@ -141,7 +148,7 @@ fn the_whole_cycle_on_hello() {
     assert_eq!(
         actions,
         [
-            "install", "upgrade", "switch", "switch", "rollback", "upgrade"
+            "install", "upgrade", "switch", "switch", "switch", "switch", "rollback", "upgrade"
         ]
     );
     let which = env.ipkg(["which", "hello"]);
@@ -164,7 +171,16 @@ fn the_whole_cycle_on_hello() {
     env.ipkg(["gc"]).success();
     assert_eq!(count_entries(&env.prefix.join(".ipkg/pkgs")), 0);
     assert_eq!(count_entries(&env.prefix.join(".ipkg/files")), 0);
+    // Not installed: info shows what the registry offers.
     let out = env.ipkg(["info", "hello"]);
+    assert!(
+        out.success()
+            .stdout
+            .contains("releases:    1.0.0 (any), 1.1.0 (any)"),
+        "{}",
+        out.describe()
+    );
+    let out = env.ipkg(["info", "nosuch"]);
     assert_eq!(out.failure().status.code(), Some(3));
 }
 
