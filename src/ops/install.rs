@@ -332,17 +332,8 @@ impl Installer<'_, '_> {
             to: Some(version.to_string()),
             cid: Some(cid.clone()),
         });
-        let label = pin_label(&name, &version);
-        let mut pins_add = vec![PinChange {
-            cid: cid.clone(),
-            label: label.clone(),
-        }];
-        if let Some(r) = c.release {
-            pins_add.push(PinChange {
-                cid: r.to_string(),
-                label,
-            });
-        }
+        let release = c.release.map(|r| r.to_string());
+        let pins_add = version_pins(&name, &version, &cid, release.as_deref());
         let tx = Tx {
             op: op.to_owned(),
             name: name.clone(),
@@ -557,6 +548,24 @@ fn verb_of(action: &str) -> &str {
 /// The pin label of an installed version.
 pub fn pin_label(name: &str, version: &semver::Version) -> String {
     format!("installed/{name}@{version}")
+}
+
+/// The pins that keep an installed version: its package tree and, when it
+/// came with one, its release statement.
+fn version_pins(
+    name: &str,
+    version: &semver::Version,
+    package: &str,
+    release: Option<&str>,
+) -> Vec<PinChange> {
+    let label = pin_label(name, version);
+    std::iter::once(package)
+        .chain(release)
+        .map(|cid| PinChange {
+            cid: cid.to_owned(),
+            label: label.clone(),
+        })
+        .collect()
 }
 
 /// `bafy…xyz` shortened for status lines.
@@ -914,20 +923,11 @@ pub fn remove(
             });
         }
     }
-    let mut pins_remove = Vec::new();
-    for v in receipt.versions.values() {
-        let label = pin_label(name, &v.version);
-        pins_remove.push(PinChange {
-            cid: v.package.clone(),
-            label: label.clone(),
-        });
-        if let Some(r) = &v.release {
-            pins_remove.push(PinChange {
-                cid: r.clone(),
-                label,
-            });
-        }
-    }
+    let pins_remove = receipt
+        .versions
+        .values()
+        .flat_map(|v| version_pins(name, &v.version, &v.package, v.release.as_deref()))
+        .collect();
     let tx = Tx {
         op: "remove".into(),
         name: name.to_owned(),
@@ -992,17 +992,7 @@ fn remove_version(
     if next.previous.as_deref() == Some(v.package.as_str()) {
         next.previous = None;
     }
-    let label = pin_label(name, version);
-    let mut pins_remove = vec![PinChange {
-        cid: v.package.clone(),
-        label: label.clone(),
-    }];
-    if let Some(r) = &v.release {
-        pins_remove.push(PinChange {
-            cid: r.clone(),
-            label,
-        });
-    }
+    let pins_remove = version_pins(name, version, &v.package, v.release.as_deref());
     let tx = Tx {
         op: "remove".into(),
         name: name.clone(),
@@ -1042,18 +1032,7 @@ pub fn upgrade(
     let net = configured_sources(layout)?;
     let sources: Vec<&dyn BlockSource> = net.iter().map(|s| s.as_ref()).collect();
     let resolver = Resolver::new(layout, &session.store, &sources)?;
-    let receipts = if names.is_empty() {
-        installed::list(layout)?
-    } else {
-        let mut out = Vec::new();
-        for n in names {
-            out.push(
-                installed::load(layout, n)?
-                    .ok_or_else(|| Error::NotInstalled { name: n.clone() })?,
-            );
-        }
-        out
-    };
+    let receipts = installed::load_named(layout, names)?;
     let opts = Options {
         allow_downgrade: false,
         ..opts.clone()
