@@ -412,4 +412,8 @@ impl BlockGet for BlockCache<'_> {
         }
         Ok(data)
     }
+
+    fn has_block(&self, cid: &Cid) -> bool {
+        self.map.borrow().contains_key(cid) || self.inner.has_block(cid)
+    }
 }

@@ -235,6 +235,10 @@ impl BlockGet for BlockStore {
     fn get_block(&self, cid: &Cid) -> Result<Vec<u8>, GetError> {
         self.get(cid)
     }
+
+    fn has_block(&self, cid: &Cid) -> bool {
+        self.has(cid)
+    }
 }
 
 /// Writes the importer's blocks into a [`BlockStore`].
