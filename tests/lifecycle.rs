@@ -754,3 +754,44 @@ fn doctor_repairs_what_it_can() {
     assert_eq!(hello_says(&env), "Hello, you! (hello 1.0.0)");
     env.ipkg(["verify"]).success();
 }
+
+/// What a user reads, with the test's temporary directory replaced.
+fn shown(env: &TestEnv, out: &support::Output) -> String {
+    let root = env.root().display().to_string();
+    format!(
+        "exit: {}\n--- stdout\n{}--- stderr\n{}",
+        out.status.code().unwrap_or(-1),
+        out.stdout,
+        out.stderr
+    )
+    .replace(&root, "[TMP]")
+}
+
+#[test]
+fn what_the_user_reads() {
+    let env = with_registry();
+    let hello = examples().join("hello");
+    publish(&env, &hello.join("1.0.0"));
+    publish(&env, &hello.join("1.1.0"));
+    insta::assert_snapshot!(
+        "install",
+        shown(&env, &env.ipkg(["install", "hello@=1.0.0"]))
+    );
+    insta::assert_snapshot!("upgrade", shown(&env, &env.ipkg(["upgrade"])));
+    insta::assert_snapshot!(
+        "switch",
+        shown(&env, &env.ipkg(["switch", "hello", "1.0.0"]))
+    );
+    insta::assert_snapshot!("list", shown(&env, &env.ipkg(["list"])));
+    insta::assert_snapshot!("remove", shown(&env, &env.ipkg(["remove", "hello"])));
+    let dir = path_str(&hello.join("1.0.0")).to_owned();
+    let unsigned = shown(&env, &env.ipkg(["install", &dir])).replace(
+        Path::new(env!("CARGO_MANIFEST_DIR")).to_str().unwrap(),
+        "[REPO]",
+    );
+    insta::assert_snapshot!("unsigned_refused", unsigned);
+    insta::assert_snapshot!(
+        "not_installed",
+        shown(&env, &env.ipkg(["rollback", "hello"]))
+    );
+}

@@ -940,7 +940,13 @@ pub fn remove(
         trees_remove: Vec::new(),
     };
     journal::apply(layout, &tx)?;
-    ui.status("Removed", &format!("{name} {}", current.version));
+    let others = receipt.versions.len() - 1;
+    let also = match others {
+        0 => String::new(),
+        1 => " (and 1 other version on disk)".to_owned(),
+        n => format!(" (and {n} other versions on disk)"),
+    };
+    ui.status("Removed", &format!("{name} {}{also}", current.version));
     if let Some(run) = &run
         && let Err(e) = hooks::run(run, HookKind::PostRemove)
     {
