@@ -795,3 +795,98 @@ fn what_the_user_reads() {
         shown(&env, &env.ipkg(["rollback", "hello"]))
     );
 }
+
+/// Run `ipkg ARGS` in a real terminal (tmux), answer `keys` at its prompt,
+/// and return the screen once it printed `EXIT=<code>`.
+fn in_terminal(env: &TestEnv, args: &[&str], keys: &str, wait_for_prompt: &str) -> String {
+    let have_tmux = Command::new("tmux")
+        .arg("-V")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !have_tmux {
+        assert!(!support::in_ci(), "tmux is needed for this test under CI");
+        return String::new();
+    }
+    let socket = env.root().join("tmux.sock");
+    let mut line = vec![
+        "env".to_owned(),
+        "-i".into(),
+        format!("PATH={}", std::env::var("PATH").unwrap_or_default()),
+        format!("HOME={}", env.home.display()),
+        format!("IPKG_PREFIX={}", env.prefix.display()),
+        format!("IPKG_BIN_DIR={}", env.bin.display()),
+        format!("XDG_CONFIG_HOME={}", env.config.display()),
+        "TERM=xterm-256color".into(),
+        "NO_COLOR=1".into(),
+        support::ipkg_bin().display().to_string(),
+    ];
+    line.extend(args.iter().map(|a| a.to_string()));
+    let script = format!(
+        "{}; echo EXIT=$?; sleep 60",
+        line.iter()
+            .map(|a| format!("'{a}'"))
+            .collect::<Vec<_>>()
+            .join(" ")
+    );
+    let tmux = |a: &[&str]| {
+        Command::new("tmux")
+            .arg("-S")
+            .arg(&socket)
+            .args(a)
+            .output()
+            .expect("running tmux")
+    };
+    let started = tmux(&[
+        "-f",
+        "/dev/null",
+        "new-session",
+        "-d",
+        "-x",
+        "200",
+        "-y",
+        "50",
+        "sh",
+        "-c",
+        &script,
+    ]);
+    assert!(started.status.success(), "{started:?}");
+    let screen = || String::from_utf8_lossy(&tmux(&["capture-pane", "-p"]).stdout).into_owned();
+    let wait = |needle: &str| {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        loop {
+            let s = screen();
+            if s.contains(needle) {
+                return s;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "waiting for {needle:?}:\n{s}"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+    };
+    wait(wait_for_prompt);
+    tmux(&["send-keys", keys, "Enter"]);
+    let s = wait("EXIT=");
+    tmux(&["kill-server"]);
+    s
+}
+
+#[test]
+fn an_interactive_user_is_asked_before_unsigned_content() {
+    let env = TestEnv::new();
+    let dir = path_str(&examples().join("hello/1.0.0")).to_owned();
+    let screen = in_terminal(&env, &["install", &dir], "n", "Install it anyway?");
+    if screen.is_empty() {
+        return;
+    }
+    assert!(
+        screen.contains("is not vouched for by any registry you trust"),
+        "{screen}"
+    );
+    assert!(screen.contains("EXIT=5"), "{screen}");
+    assert!(env.bin.join("hello").symlink_metadata().is_err());
+    let screen = in_terminal(&env, &["install", &dir], "y", "Install it anyway?");
+    assert!(screen.contains("EXIT=0"), "{screen}");
+    assert_eq!(hello_says(&env), "Hello, you! (hello 1.0.0)");
+}
