@@ -229,6 +229,7 @@ ls -A '{prefix}/.ipkg/pkgs' | grep -c tmp || true
     let report = format!("--- stdout\n{stdout}--- stderr\n{stderr}");
     assert!(stdout.contains("big-exit=1"), "{report}");
     assert!(stderr.contains("No space left on device"), "{report}");
+    assert!(stderr.contains("hint: free some space"), "{report}");
     // The error names where it could not write.
     assert!(stderr.contains(&prefix.display().to_string()), "{report}");
     assert!(stdout.contains("Hello, still! (hello 1.0.0)"), "{report}");

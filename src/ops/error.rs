@@ -311,6 +311,9 @@ impl Error {
             ),
             (Error::CommandIndex { .. }, _) => Some("rebuild it with `ipkg update`".into()),
             (Error::DestExists { .. }, _) => Some("choose another `-o` path, or remove it first".into()),
+            (Error::Io { source, .. }, _) if source.kind() == std::io::ErrorKind::StorageFull => {
+                Some("free some space; `ipkg gc` removes blocks and files nothing installed needs".into())
+            }
             (Error::NotInstalled { .. }, _) => Some("see what is installed with `ipkg list`".into()),
             (Error::PackageNotFound { .. }, _) => Some(
                 "check the name, or see the registries ipkg knows with `ipkg registry list`".into(),
