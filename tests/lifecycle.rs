@@ -105,6 +105,13 @@ fn the_whole_cycle_on_hello() {
     assert!(hello_says(&env).ends_with("(hello 1.0.0)"));
     env.ipkg(["switch", "hello", "1.1.0"]).success();
     assert!(hello_says(&env).ends_with("(hello 1.1.0)"));
+    // `switch CID`: the name comes from the package's manifest.
+    let v110 = env.ipkg(["info", "hello", "--json"]);
+    let v: serde_json::Value = serde_json::from_str(&v110.success().stdout).unwrap();
+    let cid_110 = v["cid"].as_str().unwrap().to_owned();
+    env.ipkg(["switch", "hello", "1.0.0"]).success();
+    env.ipkg(["switch", &cid_110]).success();
+    assert!(hello_says(&env).ends_with("(hello 1.1.0)"));
     // Rollback goes to the version before the last change.
     env.ipkg(["rollback", "hello"]).success();
     assert!(hello_says(&env).ends_with("(hello 1.0.0)"));
@@ -141,7 +148,7 @@ fn the_whole_cycle_on_hello() {
     assert_eq!(
         actions,
         [
-            "install", "upgrade", "switch", "switch", "rollback", "upgrade"
+            "install", "upgrade", "switch", "switch", "switch", "switch", "rollback", "upgrade"
         ]
     );
     let which = env.ipkg(["which", "hello"]);
@@ -164,7 +171,16 @@ fn the_whole_cycle_on_hello() {
     env.ipkg(["gc"]).success();
     assert_eq!(count_entries(&env.prefix.join(".ipkg/pkgs")), 0);
     assert_eq!(count_entries(&env.prefix.join(".ipkg/files")), 0);
+    // Not installed: info shows what the registry offers.
     let out = env.ipkg(["info", "hello"]);
+    assert!(
+        out.success()
+            .stdout
+            .contains("releases:    1.0.0 (any), 1.1.0 (any)"),
+        "{}",
+        out.describe()
+    );
+    let out = env.ipkg(["info", "nosuch"]);
     assert_eq!(out.failure().status.code(), Some(3));
 }
 
@@ -737,4 +753,140 @@ fn doctor_repairs_what_it_can() {
     );
     assert_eq!(hello_says(&env), "Hello, you! (hello 1.0.0)");
     env.ipkg(["verify"]).success();
+}
+
+/// What a user reads, with the test's temporary directory replaced.
+fn shown(env: &TestEnv, out: &support::Output) -> String {
+    let root = env.root().display().to_string();
+    format!(
+        "exit: {}\n--- stdout\n{}--- stderr\n{}",
+        out.status.code().unwrap_or(-1),
+        out.stdout,
+        out.stderr
+    )
+    .replace(&root, "[TMP]")
+}
+
+#[test]
+fn what_the_user_reads() {
+    let env = with_registry();
+    let hello = examples().join("hello");
+    publish(&env, &hello.join("1.0.0"));
+    publish(&env, &hello.join("1.1.0"));
+    insta::assert_snapshot!(
+        "install",
+        shown(&env, &env.ipkg(["install", "hello@=1.0.0"]))
+    );
+    insta::assert_snapshot!("upgrade", shown(&env, &env.ipkg(["upgrade"])));
+    insta::assert_snapshot!(
+        "switch",
+        shown(&env, &env.ipkg(["switch", "hello", "1.0.0"]))
+    );
+    insta::assert_snapshot!("list", shown(&env, &env.ipkg(["list"])));
+    insta::assert_snapshot!("remove", shown(&env, &env.ipkg(["remove", "hello"])));
+    let dir = path_str(&hello.join("1.0.0")).to_owned();
+    let unsigned = shown(&env, &env.ipkg(["install", &dir])).replace(
+        Path::new(env!("CARGO_MANIFEST_DIR")).to_str().unwrap(),
+        "[REPO]",
+    );
+    insta::assert_snapshot!("unsigned_refused", unsigned);
+    insta::assert_snapshot!(
+        "not_installed",
+        shown(&env, &env.ipkg(["rollback", "hello"]))
+    );
+}
+
+/// Run `ipkg ARGS` in a real terminal (tmux), answer `keys` at its prompt,
+/// and return the screen once it printed `EXIT=<code>`.
+fn in_terminal(env: &TestEnv, args: &[&str], keys: &str, wait_for_prompt: &str) -> String {
+    let have_tmux = Command::new("tmux")
+        .arg("-V")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !have_tmux {
+        assert!(!support::in_ci(), "tmux is needed for this test under CI");
+        return String::new();
+    }
+    let socket = env.root().join("tmux.sock");
+    let mut line = vec![
+        "env".to_owned(),
+        "-i".into(),
+        format!("PATH={}", std::env::var("PATH").unwrap_or_default()),
+        format!("HOME={}", env.home.display()),
+        format!("IPKG_PREFIX={}", env.prefix.display()),
+        format!("IPKG_BIN_DIR={}", env.bin.display()),
+        format!("XDG_CONFIG_HOME={}", env.config.display()),
+        "TERM=xterm-256color".into(),
+        "NO_COLOR=1".into(),
+        support::ipkg_bin().display().to_string(),
+    ];
+    line.extend(args.iter().map(|a| a.to_string()));
+    let script = format!(
+        "{}; echo EXIT=$?; sleep 60",
+        line.iter()
+            .map(|a| format!("'{a}'"))
+            .collect::<Vec<_>>()
+            .join(" ")
+    );
+    let tmux = |a: &[&str]| {
+        Command::new("tmux")
+            .arg("-S")
+            .arg(&socket)
+            .args(a)
+            .output()
+            .expect("running tmux")
+    };
+    let started = tmux(&[
+        "-f",
+        "/dev/null",
+        "new-session",
+        "-d",
+        "-x",
+        "200",
+        "-y",
+        "50",
+        "sh",
+        "-c",
+        &script,
+    ]);
+    assert!(started.status.success(), "{started:?}");
+    let screen = || String::from_utf8_lossy(&tmux(&["capture-pane", "-p"]).stdout).into_owned();
+    let wait = |needle: &str| {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        loop {
+            let s = screen();
+            if s.contains(needle) {
+                return s;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "waiting for {needle:?}:\n{s}"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+    };
+    wait(wait_for_prompt);
+    tmux(&["send-keys", keys, "Enter"]);
+    let s = wait("EXIT=");
+    tmux(&["kill-server"]);
+    s
+}
+
+#[test]
+fn an_interactive_user_is_asked_before_unsigned_content() {
+    let env = TestEnv::new();
+    let dir = path_str(&examples().join("hello/1.0.0")).to_owned();
+    let screen = in_terminal(&env, &["install", &dir], "n", "Install it anyway?");
+    if screen.is_empty() {
+        return;
+    }
+    assert!(
+        screen.contains("is not vouched for by any registry you trust"),
+        "{screen}"
+    );
+    assert!(screen.contains("EXIT=5"), "{screen}");
+    assert!(env.bin.join("hello").symlink_metadata().is_err());
+    let screen = in_terminal(&env, &["install", &dir], "y", "Install it anyway?");
+    assert!(screen.contains("EXIT=0"), "{screen}");
+    assert_eq!(hello_says(&env), "Hello, you! (hello 1.0.0)");
 }

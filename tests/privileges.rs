@@ -168,3 +168,73 @@ fn an_unprivileged_user_gets_a_prefix_in_their_home() {
     let log = std::fs::read_to_string(&log).unwrap_or_default();
     assert!(log.contains("post-install with-hooks"), "{log}");
 }
+
+#[test]
+fn a_full_disk_fails_clearly_and_keeps_what_is_installed() {
+    if !is_root() {
+        eprintln!("skipped: needs root (a small tmpfs in a private mount namespace)");
+        return;
+    }
+    let root = temp_dir("ipkg-full-");
+    let big = root.path().join("big");
+    std::fs::create_dir_all(big.join("bin")).unwrap();
+    std::fs::write(
+        big.join("ipkg.toml"),
+        "[package]\nname = \"big\"\nversion = \"1.0.0\"\ntargets = [\"any\"]\n[commands]\nbig = \"bin/big\"\n",
+    )
+    .unwrap();
+    std::fs::write(big.join("bin/big"), "#!/bin/sh\necho big\n").unwrap();
+    std::fs::set_permissions(big.join("bin/big"), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let mut rng = support::tree::Rng::new(7);
+    let mut blob = vec![0u8; 6 << 20];
+    rng.fill(&mut blob);
+    std::fs::write(big.join("blob"), &blob).unwrap();
+    let prefix = root.path().join("prefix");
+    std::fs::create_dir(&prefix).unwrap();
+    // 8 MiB: room for hello, not for 6 MiB stored twice (blocks and files).
+    let script = format!(
+        r#"set -u
+mount -t tmpfs -o size=8m tmpfs '{prefix}' || exit 99
+I='{ipkg}'
+"$I" install --allow-unsigned '{hello}' >/dev/null 2>&1 || {{ echo hello-failed; exit 1; }}
+"$I" install --allow-unsigned '{big}'; echo "big-exit=$?"
+'{bin}/hello' still
+"$I" verify >/dev/null 2>&1; echo "verify-exit=$?"
+"$I" list
+ls -A '{prefix}/.ipkg/pkgs' | grep -c tmp || true
+"#,
+        prefix = prefix.display(),
+        ipkg = ipkg_bin().display(),
+        hello = examples().join("hello/1.0.0").display(),
+        big = big.display(),
+        bin = root.path().join("bin").display(),
+    );
+    let out = Command::new("unshare")
+        .args(["--mount", "--propagation", "private", "sh", "-c", &script])
+        .env_clear()
+        .env("PATH", "/usr/bin:/bin:/usr/sbin:/sbin")
+        .env("HOME", root.path())
+        .env("IPKG_CONFIG", "/dev/null")
+        .env("IPKG_PREFIX", &prefix)
+        .env("IPKG_BIN_DIR", root.path().join("bin"))
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("running unshare");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    if out.status.code() == Some(99) && !in_ci() {
+        eprintln!("skipped: cannot mount a tmpfs here: {stderr}");
+        return;
+    }
+    let report = format!("--- stdout\n{stdout}--- stderr\n{stderr}");
+    assert!(stdout.contains("big-exit=1"), "{report}");
+    assert!(stderr.contains("No space left on device"), "{report}");
+    assert!(stderr.contains("hint: free some space"), "{report}");
+    // The error names where it could not write.
+    assert!(stderr.contains(&prefix.display().to_string()), "{report}");
+    assert!(stdout.contains("Hello, still! (hello 1.0.0)"), "{report}");
+    assert!(stdout.contains("verify-exit=0"), "{report}");
+    assert!(!stdout.contains("big 1.0.0"), "{report}");
+    // No half-unpacked tree is left behind.
+    assert_eq!(stdout.lines().last(), Some("0"), "{report}");
+}

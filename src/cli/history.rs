@@ -28,7 +28,7 @@ pub fn run(args: Args, ctx: &Ctx) -> Result<(), Error> {
         };
         p.data(format!(
             "{} {:<9} {change} {}",
-            e.time,
+            crate::trust::format_time(e.time),
             e.action,
             e.cid.as_deref().unwrap_or("")
         ))

@@ -1,7 +1,7 @@
 //! `ipkg info NAME`: everything about an installed package.
 
 use crate::ops::Error;
-use crate::ops::query::info;
+use crate::ops::query::{available, info};
 
 use super::{Ctx, stdout_err};
 
@@ -12,8 +12,38 @@ pub struct Args {
 }
 
 pub fn run(args: Args, ctx: &Ctx) -> Result<(), Error> {
-    let i = info(&ctx.layout()?, &args.name)?;
+    let layout = ctx.layout()?;
     let p = &ctx.printer;
+    let i = match info(&layout, &args.name) {
+        Ok(i) => i,
+        Err(Error::NotInstalled { name }) => {
+            // Not installed: what the registries offer, if any.
+            let offers = available(&layout, &name)?;
+            if offers.is_empty() {
+                return Err(Error::NotInstalled { name });
+            }
+            if p.json {
+                return p
+                    .json(&serde_json::to_value(&offers).unwrap_or_default())
+                    .map_err(stdout_err);
+            }
+            p.status("Available", format!("`{name}` is not installed"));
+            for o in offers {
+                for l in [
+                    format!("name:        {}", o.name),
+                    format!("registry:    {}", o.registry),
+                    format!("publisher:   {}", o.publisher),
+                    format!("description: {}", o.description),
+                    format!("commands:    {}", o.commands.join(", ")),
+                    format!("releases:    {}", o.releases.join(", ")),
+                ] {
+                    p.data(l).map_err(stdout_err)?;
+                }
+            }
+            return Ok(());
+        }
+        Err(e) => return Err(e),
+    };
     if p.json {
         return p
             .json(&serde_json::to_value(&i).unwrap_or_default())
@@ -45,6 +75,10 @@ pub fn run(args: Args, ctx: &Ctx) -> Result<(), Error> {
     if let Some(k) = &i.publisher {
         lines.push(format!("publisher:   {k}"));
     }
+    lines.push(format!(
+        "installed:   {}",
+        crate::trust::format_time(i.installed_at)
+    ));
     lines.push(format!("path:        {}", i.path.display()));
     for (c, link) in &i.commands {
         lines.push(format!("command:     {c} ({})", link.display()));

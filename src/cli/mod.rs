@@ -16,6 +16,7 @@ use crate::ops::{Error, ExitCode};
 mod add;
 mod car;
 mod cat;
+mod command_not_found;
 mod doctor;
 mod gc;
 mod get;
@@ -34,6 +35,7 @@ mod remove;
 mod rollback;
 mod run;
 mod serve;
+mod shell_init;
 mod switch;
 mod ui;
 mod update;
@@ -141,8 +143,13 @@ enum Command {
     Registry(registry::Command),
     /// Serve the local store as a trustless gateway.
     Serve(serve::Args),
-    /// Refresh the subscribed registries and show what changed.
+    /// Refresh what ipkg knows about its registries (and the command index).
     Update(update::Args),
+    /// Print the command-not-found hook for a shell, for `eval`.
+    ShellInit(shell_init::Args),
+    /// What the shell hooks call when a command is missing.
+    #[command(hide = true, name = "command-not-found")]
+    NotFound(command_not_found::Args),
 }
 
 /// Everything a command needs besides its own arguments.
@@ -160,7 +167,14 @@ impl Ctx {
 
 /// Run the CLI and return the process exit code.
 pub fn main() -> i32 {
-    let cli = match Cli::try_parse() {
+    // The shell hooks run this on every missing command: skip building clap.
+    let argv: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    if argv.get(1).is_some_and(|a| a == "command-not-found")
+        && let Some(args) = command_not_found::parse_fast(&argv[2..])
+    {
+        return command_not_found::run(args, &Overrides::default());
+    }
+    let cli = match Cli::try_parse_from(argv) {
         Ok(cli) => cli,
         Err(e) => {
             let _ = e.print();
@@ -212,6 +226,8 @@ pub fn main() -> i32 {
         Command::Registry(cmd) => registry::run(cmd, &ctx),
         Command::Serve(args) => serve::run(args, &ctx),
         Command::Update(args) => update::run(args, &ctx),
+        Command::ShellInit(args) => shell_init::run(args, &ctx),
+        Command::NotFound(args) => return command_not_found::run(args, &ctx.overrides),
     };
     match result {
         Ok(()) => 0,

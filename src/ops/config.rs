@@ -31,6 +31,8 @@ pub struct ConfigFile {
     pub timeout: Option<String>,
     /// Extra attempts after a failed request.
     pub retries: Option<u32>,
+    /// What the command-not-found hooks may do (`ops::cnf`).
+    pub command_not_found: Option<super::cnf::CnfConfig>,
 }
 
 impl ConfigFile {
@@ -62,6 +64,7 @@ impl ConfigFile {
             routers: other.routers.or(self.routers),
             timeout: other.timeout.or(self.timeout),
             retries: other.retries.or(self.retries),
+            command_not_found: other.command_not_found.or(self.command_not_found),
         }
     }
 }
@@ -117,7 +120,12 @@ pub struct Layout {
 impl Layout {
     /// Resolve the layout from overrides, environment and config files.
     pub fn resolve(overrides: &Overrides) -> Result<Layout, Error> {
-        let config = load_config()?;
+        Layout::resolve_with(overrides, &load_config()?)
+    }
+
+    /// Resolve the layout from overrides, environment and an already loaded
+    /// config (for callers that need other settings from it too).
+    pub fn resolve_with(overrides: &Overrides, config: &ConfigFile) -> Result<Layout, Error> {
         let env_path = |name: &str| {
             std::env::var_os(name)
                 .filter(|v| !v.is_empty())
@@ -130,7 +138,7 @@ impl Layout {
             .prefix
             .clone()
             .or_else(|| env_path("IPKG_PREFIX"))
-            .or(config.prefix)
+            .or_else(|| config.prefix.clone())
             .or_else(|| {
                 if is_root {
                     Some(PathBuf::from("/opt/ipfs_programs"))
@@ -145,7 +153,7 @@ impl Layout {
             .bin_dir
             .clone()
             .or_else(|| env_path("IPKG_BIN_DIR"))
-            .or(config.bin_dir)
+            .or_else(|| config.bin_dir.clone())
             .or_else(|| {
                 if is_root {
                     Some(PathBuf::from("/usr/local/bin"))
@@ -158,7 +166,7 @@ impl Layout {
         let network = Network {
             gateways: if overrides.gateways.is_empty() {
                 env_list("IPKG_GATEWAYS")
-                    .or(config.gateways)
+                    .or_else(|| config.gateways.clone())
                     .unwrap_or_default()
             } else {
                 overrides.gateways.clone()
@@ -167,14 +175,14 @@ impl Layout {
                 .api
                 .clone()
                 .or_else(|| env_str("IPFS_API"))
-                .or(config.kubo_api),
+                .or_else(|| config.kubo_api.clone()),
             dns_servers: env_list("IPKG_DNS_SERVERS")
-                .or(config.dns_servers)
+                .or_else(|| config.dns_servers.clone())
                 .unwrap_or_default(),
             routers: env_list("IPKG_ROUTERS")
-                .or(config.routers)
+                .or_else(|| config.routers.clone())
                 .unwrap_or_default(),
-            timeout: env_str("IPKG_TIMEOUT").or(config.timeout),
+            timeout: env_str("IPKG_TIMEOUT").or_else(|| config.timeout.clone()),
             retries: config.retries,
         };
         Ok(Layout {
@@ -252,7 +260,8 @@ impl Layout {
     }
 }
 
-fn load_config() -> Result<ConfigFile, Error> {
+/// The config in force: `IPKG_CONFIG`'s file, or the user's over the system's.
+pub fn load_config() -> Result<ConfigFile, Error> {
     if let Some(path) = std::env::var_os("IPKG_CONFIG").filter(|v| !v.is_empty()) {
         let path = PathBuf::from(path);
         return ConfigFile::load(&path)?.ok_or(Error::Io {

@@ -180,6 +180,8 @@ pub enum Error {
         pinned: String,
         found: String,
     },
+    #[error("command index `{}` is damaged: {reason}", path.display())]
+    CommandIndex { path: PathBuf, reason: String },
 }
 
 fn fetch_attempts(attempts: &[(String, String)]) -> String {
@@ -325,7 +327,11 @@ impl Error {
                 "a published version never changes: bump `version` in `ipkg.toml`, or yank the old one with `ipkg publish --yank`"
                     .into(),
             ),
+            (Error::CommandIndex { .. }, _) => Some("rebuild it with `ipkg update`".into()),
             (Error::DestExists { .. }, _) => Some("choose another `-o` path, or remove it first".into()),
+            (Error::Io { source, .. }, _) if source.kind() == std::io::ErrorKind::StorageFull => {
+                Some("free some space; `ipkg gc` removes blocks and files nothing installed needs".into())
+            }
             (Error::NotInstalled { .. }, _) => Some("see what is installed with `ipkg list`".into()),
             (Error::Resolve { .. }, _) => Some(
                 "configure a source for names: `kubo-api`, `gateways` or `routers` in config.toml (see docs/network.md)".into(),

@@ -198,7 +198,8 @@ impl Installer<'_, '_> {
                 });
             }
         }
-        let (scanned, fetched) = self.fetch_and_scan(&c)?;
+        let cache = unpack::BlockCache::new(&self.s.store);
+        let (scanned, fetched) = self.fetch_and_scan(&c, &cache)?;
         let m = &scanned.manifest;
         let name = m.package.name.clone();
         let version = m.package.version.clone();
@@ -274,7 +275,7 @@ impl Installer<'_, '_> {
         );
         let (tree, unpacked) = unpack::materialize(
             self.s.layout,
-            &self.s.store,
+            &cache,
             &scanned,
             self.opts.reinstall,
             ui.progress(),
@@ -342,17 +343,8 @@ impl Installer<'_, '_> {
             to: Some(version.to_string()),
             cid: Some(cid.clone()),
         });
-        let label = pin_label(&name, &version);
-        let mut pins_add = vec![PinChange {
-            cid: cid.clone(),
-            label: label.clone(),
-        }];
-        if let Some(r) = c.release {
-            pins_add.push(PinChange {
-                cid: r.to_string(),
-                label,
-            });
-        }
+        let release = c.release.map(|r| r.to_string());
+        let pins_add = version_pins(&name, &version, &cid, release.as_deref());
         let tx = Tx {
             op: op.to_owned(),
             name: name.clone(),
@@ -410,7 +402,11 @@ impl Installer<'_, '_> {
 
     /// Fetch the package (and its release statement) into the store, then
     /// read and check it. Returns the bytes fetched.
-    fn fetch_and_scan(&mut self, c: &Candidate) -> Result<(Scanned, u64), Error> {
+    fn fetch_and_scan(
+        &mut self,
+        c: &Candidate,
+        blocks: &dyn crate::content::BlockGet,
+    ) -> Result<(Scanned, u64), Error> {
         let car = c.car.as_ref().map(|p| CarSource { path: p.clone() });
         let mut sources: Vec<&dyn BlockSource> = Vec::new();
         if let Some(car) = &car {
@@ -422,13 +418,19 @@ impl Installer<'_, '_> {
             _ => c.package.to_string(),
         };
         self.s.ui.status("Fetching", &shown);
-        let stats = fetch_dag(&self.s.store, &sources, &c.package, self.s.ui.progress())?;
+        // Walking the DAG through `blocks` (the install's cache) keeps what a
+        // warm install reads here for the scan and the unpacking.
+        let stats = if super::car::first_missing(blocks, &c.package)?.is_some() {
+            fetch_dag(&self.s.store, &sources, &c.package, self.s.ui.progress())?
+        } else {
+            crate::sources::FetchStats::default()
+        };
         if let Some(release) = c.release
             && !self.s.store.has(&release)
         {
             fetch_dag(&self.s.store, &sources, &release, self.s.ui.progress())?;
         }
-        let scanned = unpack::scan(&self.s.store, &c.package)?;
+        let scanned = unpack::scan(blocks, &c.package)?;
         let m = &scanned.manifest;
         if let Some(n) = &c.name
             && n != &m.package.name
@@ -570,6 +572,24 @@ fn verb_of(action: &str) -> &str {
 /// The pin label of an installed version.
 pub fn pin_label(name: &str, version: &semver::Version) -> String {
     format!("installed/{name}@{version}")
+}
+
+/// The pins that keep an installed version: its package tree and, when it
+/// came with one, its release statement.
+fn version_pins(
+    name: &str,
+    version: &semver::Version,
+    package: &str,
+    release: Option<&str>,
+) -> Vec<PinChange> {
+    let label = pin_label(name, version);
+    std::iter::once(package)
+        .chain(release)
+        .map(|cid| PinChange {
+            cid: cid.to_owned(),
+            label: label.clone(),
+        })
+        .collect()
 }
 
 /// `bafy…xyz` shortened for status lines.
@@ -927,20 +947,11 @@ pub fn remove(
             });
         }
     }
-    let mut pins_remove = Vec::new();
-    for v in receipt.versions.values() {
-        let label = pin_label(name, &v.version);
-        pins_remove.push(PinChange {
-            cid: v.package.clone(),
-            label: label.clone(),
-        });
-        if let Some(r) = &v.release {
-            pins_remove.push(PinChange {
-                cid: r.clone(),
-                label,
-            });
-        }
-    }
+    let pins_remove = receipt
+        .versions
+        .values()
+        .flat_map(|v| version_pins(name, &v.version, &v.package, v.release.as_deref()))
+        .collect();
     let tx = Tx {
         op: "remove".into(),
         name: name.to_owned(),
@@ -953,7 +964,13 @@ pub fn remove(
         trees_remove: Vec::new(),
     };
     journal::apply(layout, &tx)?;
-    ui.status("Removed", &format!("{name} {}", current.version));
+    let others = receipt.versions.len() - 1;
+    let also = match others {
+        0 => String::new(),
+        1 => " (and 1 other version on disk)".to_owned(),
+        n => format!(" (and {n} other versions on disk)"),
+    };
+    ui.status("Removed", &format!("{name} {}{also}", current.version));
     for v in receipt.versions.values() {
         if let Ok(cid) = v.package_cid()
             && let Err(e) =
@@ -1013,17 +1030,7 @@ fn remove_version(
     if next.previous.as_deref() == Some(v.package.as_str()) {
         next.previous = None;
     }
-    let label = pin_label(name, version);
-    let mut pins_remove = vec![PinChange {
-        cid: v.package.clone(),
-        label: label.clone(),
-    }];
-    if let Some(r) = &v.release {
-        pins_remove.push(PinChange {
-            cid: r.clone(),
-            label,
-        });
-    }
+    let pins_remove = version_pins(name, version, &v.package, v.release.as_deref());
     let tx = Tx {
         op: "remove".into(),
         name: name.clone(),
@@ -1063,18 +1070,7 @@ pub fn upgrade(
     let net = configured_sources(layout)?;
     let sources: Vec<&dyn BlockSource> = net.iter().map(|s| s.as_ref()).collect();
     let resolver = Resolver::new(layout, &session.store, &sources)?;
-    let receipts = if names.is_empty() {
-        installed::list(layout)?
-    } else {
-        let mut out = Vec::new();
-        for n in names {
-            out.push(
-                installed::load(layout, n)?
-                    .ok_or_else(|| Error::NotInstalled { name: n.clone() })?,
-            );
-        }
-        out
-    };
+    let receipts = installed::load_named(layout, names)?;
     let opts = Options {
         allow_downgrade: false,
         ..opts.clone()
@@ -1192,7 +1188,7 @@ pub fn prepare_run(
             });
         }
     }
-    let (scanned, _) = inst.fetch_and_scan(&c)?;
+    let (scanned, _) = inst.fetch_and_scan(&c, &session.store)?;
     let (tree, _) = unpack::materialize(layout, &session.store, &scanned, false, ui.progress())?;
     let m = &scanned.manifest;
     let (cmd, path) = pick_command(&m.package.name, &m.commands, command)?;

@@ -175,3 +175,15 @@ pub fn list(layout: &Layout) -> Result<Vec<Receipt>, Error> {
     out.sort_by(|a, b| a.name.cmp(&b.name));
     Ok(out)
 }
+
+/// The receipts of `names`, each of which must be installed; every receipt
+/// when `names` is empty.
+pub fn load_named(layout: &Layout, names: &[String]) -> Result<Vec<Receipt>, Error> {
+    if names.is_empty() {
+        return list(layout);
+    }
+    names
+        .iter()
+        .map(|n| load(layout, n)?.ok_or_else(|| Error::NotInstalled { name: n.clone() }))
+        .collect()
+}

@@ -57,6 +57,8 @@ impl Progress for NoProgress {}
 
 pub mod add;
 pub mod car;
+pub mod cmdindex;
+pub mod cnf;
 pub mod doctor;
 pub mod fetch;
 pub mod gc;

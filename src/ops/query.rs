@@ -162,3 +162,41 @@ pub fn which(layout: &Layout, cmd: &str) -> Result<Which, Error> {
         target,
     })
 }
+
+/// What a registry offers of a package that is not installed.
+#[derive(Debug, Clone, Serialize)]
+pub struct Available {
+    pub name: String,
+    pub registry: String,
+    pub publisher: String,
+    pub description: String,
+    pub commands: Vec<String>,
+    /// `VERSION (TARGET)`, yanked ones left out, lowest first.
+    pub releases: Vec<String>,
+}
+
+/// Every known registry's entry for `name` (for `ipkg info` of a package
+/// that is not installed).
+pub fn available(layout: &Layout, name: &str) -> Result<Vec<Available>, Error> {
+    let store = crate::sources::store::BlockStore::open(layout.blocks_dir())
+        .map_err(|e| Error::io(layout.blocks_dir(), e))?;
+    let mut out = Vec::new();
+    for reg in super::resolve::known_registries(layout, &store, &[])? {
+        if let Some(doc) = reg.index.package(name) {
+            out.push(Available {
+                name: doc.name.clone(),
+                registry: reg.alias.clone(),
+                publisher: doc.publisher.clone(),
+                description: doc.description.clone(),
+                commands: doc.commands.clone(),
+                releases: doc
+                    .releases
+                    .iter()
+                    .filter(|r| !r.yanked)
+                    .map(|r| format!("{} ({})", r.version, r.target))
+                    .collect(),
+            });
+        }
+    }
+    Ok(out)
+}

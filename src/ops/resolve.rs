@@ -86,6 +86,11 @@ pub fn parse_spec(arg: &str) -> Result<Spec, Error> {
             })
         };
     }
+    // `x.car` in the working directory: a CAR file, not a package named so
+    // (package names have no dots).
+    if arg.ends_with(".car") && Path::new(arg).is_file() {
+        return Ok(Spec::Car(PathBuf::from(arg)));
+    }
     if let Some(rest) = arg
         .strip_prefix("/ipfs/")
         .or_else(|| arg.strip_prefix("ipfs://"))

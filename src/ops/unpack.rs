@@ -206,8 +206,7 @@ pub fn materialize(
             fs::create_dir(&path).map_err(|err| Error::io(&path, err))?;
             dirs.push(path);
         } else if e.kind.is_file() {
-            let stored = stored_file(&files, blocks, e, repair, &mut report)?;
-            fs::hard_link(&stored, &path).map_err(|err| Error::io(&path, err))?;
+            place_file(&files, &path, blocks, e, repair, &mut report)?;
             report.files += 1;
             progress.advance(e.size);
         } else if let Some(target) = &e.target {
@@ -256,66 +255,67 @@ pub fn materialize(
     Ok((dest, report))
 }
 
-/// The file in `files/` holding `e`'s bytes, written if it is not there yet
-/// (or, with `check`, if what is there is not exactly those bytes).
-fn stored_file(
+/// Put `e` at `dest` in the staged tree: a hard link to its copy in
+/// `files/` when there is one (checked against the DAG first with `check`),
+/// else its bytes written at `dest` and then linked into `files/` for the
+/// next version. The staged tree is invisible until it is renamed into
+/// place, so no temporary name is needed.
+fn place_file(
     files: &Path,
+    dest: &Path,
     blocks: &dyn BlockGet,
     e: &Entry,
     check: bool,
     report: &mut UnpackReport,
-) -> Result<PathBuf, Error> {
+) -> Result<(), Error> {
     let name = if e.executable {
         format!("{}.x", e.cid)
     } else {
         e.cid.to_string()
     };
-    let path = files.join(name);
-    if path.is_file() {
-        let good = !check
-            || (fs::metadata(&path).is_ok_and(|m| {
+    let stored = files.join(name);
+    match fs::hard_link(&stored, dest) {
+        Ok(()) if !check => return Ok(()),
+        Ok(()) => {
+            let good = fs::metadata(dest).is_ok_and(|m| {
                 m.len() == e.size && (m.permissions().mode() & 0o111 != 0) == e.executable
-            }) && super::verify::same_bytes(blocks, e, &path).unwrap_or(false));
-        if good {
-            return Ok(path);
-        }
-        // Damaged: unlink the shared copy and write a new one.
-        fs::remove_file(&path).map_err(|err| Error::io(&path, err))?;
-    }
-    let tmp = files.join(format!(
-        ".tmp-{}-{}",
-        std::process::id(),
-        TMP_COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
-    ));
-    let result = (|| {
-        let mut reader = FileReader::new(blocks, &e.cid)?;
-        let file = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&tmp)
-            .map_err(|err| Error::io(&tmp, err))?;
-        let mut out = BufWriter::with_capacity(1 << 20, file);
-        let n = io::copy(&mut reader, &mut out).map_err(|err| {
-            match read_or_write_error(err, &e.cid) {
-                Error::Io { source, .. } => Error::io(&tmp, source),
-                other => other,
+            }) && super::verify::same_bytes(blocks, e, dest).unwrap_or(false);
+            if good {
+                return Ok(());
             }
-        })?;
-        let file = out
-            .into_inner()
-            .map_err(|err| Error::io(&tmp, err.into_error()))?;
-        let mode = if e.executable { 0o555 } else { 0o444 };
-        file.set_permissions(fs::Permissions::from_mode(mode))
-            .map_err(|err| Error::io(&tmp, err))?;
-        report.files_written += 1;
-        report.bytes_written += n;
-        fs::rename(&tmp, &path).map_err(|err| Error::io(&path, err))
-    })();
-    if result.is_err() {
-        let _ = fs::remove_file(&tmp);
+            // Damaged: unlink the shared copy and write a new one.
+            fs::remove_file(dest).map_err(|err| Error::io(dest, err))?;
+            fs::remove_file(&stored).map_err(|err| Error::io(&stored, err))?;
+        }
+        Err(err) if err.kind() == io::ErrorKind::NotFound => {}
+        Err(err) => return Err(Error::io(dest, err)),
     }
-    result.map(|()| path)
+    let mut reader = FileReader::new(blocks, &e.cid)?;
+    let file = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(dest)
+        .map_err(|err| Error::io(dest, err))?;
+    let mut out = BufWriter::with_capacity(1 << 20, file);
+    let n =
+        io::copy(&mut reader, &mut out).map_err(|err| match read_or_write_error(err, &e.cid) {
+            Error::Io { source, .. } => Error::io(dest, source),
+            other => other,
+        })?;
+    let file = out
+        .into_inner()
+        .map_err(|err| Error::io(dest, err.into_error()))?;
+    let mode = if e.executable { 0o555 } else { 0o444 };
+    file.set_permissions(fs::Permissions::from_mode(mode))
+        .map_err(|err| Error::io(dest, err))?;
+    drop(file);
+    report.files_written += 1;
+    report.bytes_written += n;
+    match fs::hard_link(dest, &stored) {
+        Err(err) if err.kind() != io::ErrorKind::AlreadyExists => Err(Error::io(&stored, err)),
+        _ => Ok(()),
+    }
 }
 
 /// Swap two paths atomically (`renameat2(RENAME_EXCHANGE)`).
@@ -340,8 +340,6 @@ fn exchange(a: &Path, b: &Path) -> io::Result<()> {
         Err(io::Error::last_os_error())
     }
 }
-
-static TMP_COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
 /// Flush the file system holding `dir` (one `syncfs(2)` instead of an fsync
 /// per file).
@@ -374,5 +372,48 @@ pub fn remove_tree(path: &Path) -> Result<(), Error> {
         fs::remove_dir(path).map_err(|e| Error::io(path, e))
     } else {
         fs::remove_file(path).map_err(|e| Error::io(path, e))
+    }
+}
+
+/// A read-through cache of small blocks for one install: the DAG is read
+/// once to scan it and once more to unpack it, and small blocks (most of a
+/// tree of small files) are kept from the first read for the second. Every
+/// block still came through the store's verification once.
+pub struct BlockCache<'a> {
+    inner: &'a dyn BlockGet,
+    map: std::cell::RefCell<std::collections::HashMap<Cid, Vec<u8>>>,
+    bytes: std::cell::Cell<usize>,
+}
+
+impl<'a> BlockCache<'a> {
+    /// Blocks above this size are not kept.
+    const MAX_BLOCK: usize = 256 << 10;
+    /// Nor anything once this much is kept.
+    const MAX_TOTAL: usize = 256 << 20;
+
+    pub fn new(inner: &'a dyn BlockGet) -> BlockCache<'a> {
+        BlockCache {
+            inner,
+            map: Default::default(),
+            bytes: Default::default(),
+        }
+    }
+}
+
+impl BlockGet for BlockCache<'_> {
+    fn get_block(&self, cid: &Cid) -> Result<Vec<u8>, crate::content::GetError> {
+        if let Some(b) = self.map.borrow().get(cid) {
+            return Ok(b.clone());
+        }
+        let data = self.inner.get_block(cid)?;
+        if data.len() <= Self::MAX_BLOCK && self.bytes.get() + data.len() <= Self::MAX_TOTAL {
+            self.bytes.set(self.bytes.get() + data.len());
+            self.map.borrow_mut().insert(*cid, data.clone());
+        }
+        Ok(data)
+    }
+
+    fn has_block(&self, cid: &Cid) -> bool {
+        self.map.borrow().contains_key(cid) || self.inner.has_block(cid)
     }
 }

@@ -46,18 +46,7 @@ pub struct Verified {
 /// Verify `names` (every installed package when empty).
 pub fn verify(layout: &Layout, names: &[String], ui: &dyn Ui) -> Result<Vec<Verified>, Error> {
     let session = Session::open(layout, ui)?;
-    let receipts: Vec<Receipt> = if names.is_empty() {
-        installed::list(layout)?
-    } else {
-        let mut out = Vec::new();
-        for n in names {
-            out.push(
-                installed::load(layout, n)?
-                    .ok_or_else(|| Error::NotInstalled { name: n.clone() })?,
-            );
-        }
-        out
-    };
+    let receipts = installed::load_named(layout, names)?;
     let mut out = Vec::new();
     for r in receipts {
         out.push(verify_one(layout, &session.store, &r)?);
