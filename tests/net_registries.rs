@@ -89,6 +89,12 @@ fn subscribe_install_update() {
         out.describe()
     );
     assert!(out.stderr.contains("sequence 1 -> 2"), "{}", out.describe());
+    // The command-not-found index includes the subscribed registry.
+    assert!(
+        out.stderr.contains("Indexed 1 command from 1 registry"),
+        "{}",
+        out.describe()
+    );
     // Nothing new: fresh.
     let out = env.ipkg(["update"]);
     assert!(out.success().stderr.contains("Fresh"), "{}", out.describe());

@@ -131,7 +131,13 @@ pub fn collect_local(
     skipped: &mut Vec<(String, Error)>,
 ) -> Result<usize, Error> {
     let list = Registry::list(layout)?;
-    if list.is_empty() {
+    // Subscribed registries trusted for bare names count too (`ipkg
+    // registry add`); their indexes come from the store, no network.
+    let subs: Vec<_> = super::subscriptions::list(layout)?
+        .into_iter()
+        .filter(|s| s.trusted())
+        .collect();
+    if list.is_empty() && subs.is_empty() {
         return Ok(0);
     }
     let _lock =
@@ -140,14 +146,21 @@ pub fn collect_local(
         BlockStore::open(layout.blocks_dir()).map_err(|e| Error::io(layout.blocks_dir(), e))?;
     let target = host_target();
     let mut read = 0;
+    let mut indexes = Vec::new();
     for reg in list {
-        let index = match reg.load_index(&store) {
-            Ok(index) => index,
-            Err(e) => {
-                skipped.push((reg.name.clone(), e));
-                continue;
-            }
-        };
+        match reg.load_index(&store) {
+            Ok(index) => indexes.push((reg.name.clone(), index)),
+            Err(e) => skipped.push((reg.name.clone(), e)),
+        }
+    }
+    for sub in subs {
+        match sub.load_index(&store) {
+            Ok(Some(index)) => indexes.push((sub.alias.clone(), index)),
+            Ok(None) => {}
+            Err(e) => skipped.push((sub.alias.clone(), e)),
+        }
+    }
+    for (name, index) in indexes {
         read += 1;
         for doc in index.packages().values() {
             let Some(release) = doc.latest(&semver::VersionReq::STAR, &target) else {
@@ -156,7 +169,7 @@ pub fn collect_local(
             for command in &doc.commands {
                 entries.push(Candidate {
                     command: command.clone(),
-                    registry: reg.name.clone(),
+                    registry: name.clone(),
                     package: doc.name.clone(),
                     version: release.version.to_string(),
                     publisher: doc.publisher.clone(),
