@@ -177,7 +177,7 @@ pub struct KnownRegistry {
 /// Every registry this prefix knows: the ones published from here and the
 /// ones subscribed to (`ipkg registry add`). A subscription whose index is
 /// missing or expired is refreshed through `sources` first; one that cannot
-/// be is skipped with a warning (it is named in "not found" errors).
+/// be is left out (`ipkg update` reports why).
 pub fn known_registries(
     layout: &Layout,
     store: &BlockStore,
@@ -198,6 +198,11 @@ pub fn known_registries(
     for mut sub in super::subscriptions::list(layout)? {
         if sub.stale(now) {
             let _ = super::subscriptions::refresh(layout, store, sources, &mut sub, &|_| {});
+        }
+        // Still no fresh index (no source answered): an expired index is
+        // not used (spec/manifest.md §8); `ipkg update` says why.
+        if sub.stale(now) {
+            continue;
         }
         if let Ok(Some(index)) = sub.load_index(store) {
             out.push(KnownRegistry {
