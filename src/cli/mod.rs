@@ -16,6 +16,7 @@ use crate::ops::{Error, ExitCode};
 mod add;
 mod car;
 mod cat;
+mod execute;
 mod gc;
 mod get;
 mod init;
@@ -25,6 +26,7 @@ mod pin;
 pub mod printer;
 mod publish;
 mod registry;
+mod run;
 
 use printer::{Printer, Verbosity};
 
@@ -88,18 +90,30 @@ enum Command {
     /// Create, list, verify and export registries.
     #[command(subcommand)]
     Registry(registry::Command),
+    /// Run a program without installing it: plainly, `--sandbox`ed, or `--pure`.
+    Run(run::Args),
+    /// Run ROOTFS's `/sbin/init` as a pure computation over INPUT; print the
+    /// CID of its `/output`.
+    Execute(execute::Args),
 }
 
 /// Everything a command needs besides its own arguments.
 pub struct Ctx {
     pub printer: Printer,
     overrides: Overrides,
+    /// The exit code of a command that succeeded but passes on a program's.
+    exit: std::cell::Cell<i32>,
 }
 
 impl Ctx {
     /// The resolved prefix and bin dir.
     pub fn layout(&self) -> Result<Layout, Error> {
         Layout::resolve(&self.overrides)
+    }
+
+    /// Exit with `code` once the command returns `Ok` (a program's status).
+    pub fn set_exit(&self, code: i32) {
+        self.exit.set(code);
     }
 }
 
@@ -128,6 +142,7 @@ pub fn main() -> i32 {
             prefix: cli.prefix,
             bin_dir: cli.bin_dir,
         },
+        exit: std::cell::Cell::new(0),
     };
     let result = match cli.command {
         Command::Add(args) => add::run(args, &ctx),
@@ -141,9 +156,11 @@ pub fn main() -> i32 {
         Command::Publish(args) => publish::run(args, &ctx),
         Command::Key(cmd) => key::run(cmd, &ctx),
         Command::Registry(cmd) => registry::run(cmd, &ctx),
+        Command::Run(args) => run::run(args, &ctx),
+        Command::Execute(args) => execute::run(args, &ctx),
     };
     match result {
-        Ok(()) => 0,
+        Ok(()) => ctx.exit.get(),
         Err(e) if is_broken_pipe(&e) => 0,
         Err(e) => {
             let hint = e.hint();

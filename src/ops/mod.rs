@@ -30,6 +30,7 @@ impl Progress for NoProgress {}
 
 pub mod add;
 pub mod car;
+pub mod execute;
 pub mod gc;
 pub mod get;
 pub mod keystore;
