@@ -608,20 +608,33 @@ impl Sandbox {
             _ => None,
         };
         let pidfd = pidfd_open(child.id() as i32);
+        let inner_pidfd = inner_pid.and_then(pidfd_open);
         let deadline = limits.timeout.map(|t| start + t);
+        // A process limit that is reached ends the run: the program could not
+        // do what it meant to, and a fork bomb should not linger until the
+        // timeout.
+        let watch_pids = limits.pids.is_some() && (sampler.is_some() || cgroup.is_some());
         let mut timed_out = false;
+        let mut pids_hit = false;
         let status = loop {
             if let Some(status) = child.try_wait().map_err(SandboxError::Wait)? {
                 break status;
             }
             if let Some(s) = sampler.as_mut() {
                 s.sample();
+                pids_hit = s.hit;
+            } else if watch_pids && let Some(c) = &cgroup {
+                pids_hit = c.pids_exceeded();
             }
             let now = Instant::now();
-            if let Some(d) = deadline
-                && now >= d
-            {
-                timed_out = true;
+            let out_of_time = deadline.is_some_and(|d| now >= d);
+            if out_of_time || pids_hit {
+                timed_out = out_of_time && !pids_hit;
+                // bubblewrap's child only dies with its parent once it is set
+                // up: kill it first, by pidfd so a reused pid is never hit.
+                if let Some(fd) = &inner_pidfd {
+                    pidfd_kill(fd);
+                }
                 let _ = child.kill();
                 if let Some(c) = &cgroup {
                     c.kill_all();
@@ -630,6 +643,15 @@ impl Sandbox {
             }
             let mut wait = deadline.map_or(Duration::from_secs(3600), |d| d - now);
             if sampler.is_some() {
+                // Fork bombs burst at once and may burn out within
+                // milliseconds: look closely at first.
+                let step = if now - start < Duration::from_millis(500) {
+                    1
+                } else {
+                    5
+                };
+                wait = wait.min(Duration::from_millis(step));
+            } else if watch_pids {
                 wait = wait.min(Duration::from_millis(10));
             }
             match &pidfd {
@@ -655,7 +677,7 @@ impl Sandbox {
             status,
             timed_out,
             memory_exceeded,
-            pids_exceeded: cg_pids || sampler.is_some_and(|s| s.hit),
+            pids_exceeded: cg_pids || pids_hit,
             file_size_exceeded,
             enforcement,
             elapsed,
@@ -724,6 +746,19 @@ fn pidfd_open(pid: i32) -> Option<OwnedFd> {
     }
 }
 
+fn pidfd_kill(fd: &OwnedFd) {
+    // SAFETY: pidfd_send_signal takes a pidfd, a signal, no siginfo, no flags.
+    unsafe {
+        libc::syscall(
+            libc::SYS_pidfd_send_signal,
+            fd.as_raw_fd(),
+            libc::SIGKILL,
+            std::ptr::null::<libc::siginfo_t>(),
+            0,
+        );
+    }
+}
+
 fn poll_readable(fd: &OwnedFd, wait: Duration) {
     let mut p = libc::pollfd {
         fd: fd.as_raw_fd(),
@@ -737,23 +772,29 @@ fn poll_readable(fd: &OwnedFd, wait: Duration) {
     }
 }
 
-/// Counts the processes in the sandbox's PID namespace, to tell when
-/// `RLIMIT_NPROC` was reached (the kernel does not say). Only used under
-/// rlimits, where the processes are the caller's own and so readable.
+/// Counts the processes of the sandbox, zombies included as the kernel
+/// counts them, to tell when `RLIMIT_NPROC` was reached: the kernel does not
+/// say. It reads the sandbox's own `/proc` (through `/proc/PID/root`), which
+/// lists exactly the sandbox's PID namespace, once bubblewrap has mounted it
+/// there. Only used under rlimits.
 struct ProcSampler {
     root: i32,
+    proc_dir: PathBuf,
+    /// The sandbox's `/proc` is in place (before that, `/proc/PID/root` is
+    /// still the host's root).
+    ready: bool,
     limit: usize,
     hit: bool,
-    ns: Option<PathBuf>,
 }
 
 impl ProcSampler {
     fn new(root: i32, limit: usize) -> ProcSampler {
         ProcSampler {
             root,
+            proc_dir: PathBuf::from(format!("/proc/{root}/root/proc")),
+            ready: false,
             limit,
             hit: false,
-            ns: None,
         }
     }
 
@@ -761,26 +802,27 @@ impl ProcSampler {
         if self.hit {
             return;
         }
-        if self.ns.is_none() {
-            self.ns = std::fs::read_link(format!("/proc/{}/ns/pid", self.root)).ok();
-        }
-        let Some(ns) = &self.ns else {
-            return;
-        };
-        let Ok(dir) = std::fs::read_dir("/proc") else {
-            return;
-        };
-        let mut count = 0usize;
-        for entry in dir.flatten() {
-            let name = entry.file_name();
-            let Some(name) = name.to_str() else { continue };
-            if !name.bytes().all(|b| b.is_ascii_digit()) {
-                continue;
-            }
-            if std::fs::read_link(entry.path().join("ns/pid")).is_ok_and(|l| &l == ns) {
-                count += 1;
+        if !self.ready {
+            // PID 1 of the procfs seen there is the sandbox's own init.
+            let theirs = std::fs::read_link(format!("/proc/{}/ns/pid", self.root));
+            let seen = std::fs::read_link(self.proc_dir.join("1/ns/pid"));
+            match (theirs, seen) {
+                (Ok(a), Ok(b)) if a == b => self.ready = true,
+                _ => return,
             }
         }
+        let Ok(dir) = std::fs::read_dir(&self.proc_dir) else {
+            return;
+        };
+        let count = dir
+            .flatten()
+            .filter(|e| {
+                e.file_name()
+                    .as_encoded_bytes()
+                    .iter()
+                    .all(u8::is_ascii_digit)
+            })
+            .count();
         if count >= self.limit {
             self.hit = true;
         }

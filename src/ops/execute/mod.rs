@@ -426,15 +426,27 @@ pub fn limit_reason(outcome: &RunOutcome, limits: &Limits) -> Option<String> {
             show_bytes(limits.file_size.unwrap_or(0))
         ));
     }
-    if outcome.enforcement == Enforcement::Rlimit
-        && limits.memory.is_some()
-        && !outcome.status.success()
-    {
-        return Some(format!(
-            "it failed (exit status {}) while limited to {} of address space per process, probably out of memory (without a cgroup ipkg cannot tell)",
-            outcome.code(),
-            show_bytes(limits.memory.unwrap_or(0))
-        ));
+    // Under rlimits a hit limit is invisible from outside: allocations and
+    // forks just fail inside. A failure while one was in force is reported as
+    // such rather than passed off as the program's own result.
+    if outcome.enforcement == Enforcement::Rlimit && !outcome.status.success() {
+        let mut in_force = Vec::new();
+        if let Some(m) = limits.memory {
+            in_force.push(format!(
+                "{} of memory (address space) per process",
+                show_bytes(m)
+            ));
+        }
+        if let Some(n) = limits.pids {
+            in_force.push(format!("{n} processes"));
+        }
+        if !in_force.is_empty() {
+            return Some(format!(
+                "it failed (exit status {}) while limited to {}: it probably ran out of them (without a cgroup ipkg cannot tell)",
+                outcome.code(),
+                in_force.join(" and ")
+            ));
+        }
     }
     None
 }
@@ -617,6 +629,15 @@ pub fn materialise(layout: &Layout, store: &BlockStore, cid: &Cid) -> Result<Pat
     }
 }
 
+/// Where a `.tar[.gz]` rootfs is unpacked.
+fn rootfs_dir(layout: &Layout, cid: &Cid) -> PathBuf {
+    let v1 = Cid::new_v1(cid.codec(), *cid.hash());
+    layout
+        .state_root()
+        .join("execute/rootfs")
+        .join(v1.to_string())
+}
+
 /// A rootfs: a tree is materialised as is, a file is unpacked as a tar or
 /// tar.gz archive.
 fn materialise_rootfs(
@@ -625,6 +646,14 @@ fn materialise_rootfs(
     cid: &Cid,
     path: &str,
 ) -> Result<PathBuf, Error> {
+    // Already materialised: no need for the blocks.
+    if path.is_empty() {
+        for dir in [run_dir(layout, cid), rootfs_dir(layout, cid)] {
+            if dir.is_dir() {
+                return Ok(dir);
+            }
+        }
+    }
     let cid = reader::resolve_path(&store, cid, path)?;
     let stat = reader::stat(&store, &cid)?;
     if stat.kind.is_dir() {
