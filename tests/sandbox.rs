@@ -567,7 +567,10 @@ fn unprivileged_user() {
             .status()
             .unwrap();
     }
-    let bin = support::ipkg_bin();
+    // A copy the other user can reach wherever the build directory is.
+    let bin = base.join("ipkg");
+    std::fs::copy(support::ipkg_bin(), &bin).unwrap();
+    std::fs::set_permissions(&bin, std::fs::Permissions::from_mode(0o755)).unwrap();
     let as_nobody = |args: &[&str]| -> Output {
         let mut cmd = Command::new("setpriv");
         cmd.args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
@@ -667,4 +670,56 @@ fn the_sandbox_dies_with_ipkg() {
         std::thread::sleep(Duration::from_millis(50));
     }
     assert!(alive().is_empty(), "left behind: {:?}", alive());
+}
+
+/// Clear errors when user namespaces are unavailable (a stand-in bwrap that
+/// fails as bubblewrap does on such a kernel).
+#[test]
+fn no_user_namespaces_is_a_clear_error() {
+    let mut env = TestEnv::new();
+    let fake = env.path("bwrap");
+    std::fs::write(
+        &fake,
+        "#!/bin/sh\nif [ \"$1\" = --version ]; then echo 'bubblewrap 0.8.0'; exit 0; fi\necho 'bwrap: No permissions to create new namespace, likely because the kernel does not allow non-privileged user namespaces.' >&2\nexit 1\n",
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).unwrap();
+    env.set_env("IPKG_BWRAP", &fake);
+    let dir = env.path("rootfs");
+    std::fs::create_dir_all(dir.join("sbin")).unwrap();
+    std::fs::write(dir.join("sbin/init"), "#!/bin/sh\n").unwrap();
+    let input = input_dir(&env);
+    let out = env.ipkg(["execute", path_str(&dir), path_str(&input)]);
+    out.failure();
+    assert!(
+        out.stderr.contains("cannot create namespaces"),
+        "{}",
+        out.describe()
+    );
+    assert!(
+        out.stderr.contains("unprivileged_userns_clone"),
+        "{}",
+        out.describe()
+    );
+    assert!(out.stdout_trimmed().is_empty(), "{}", out.describe());
+}
+
+/// Plain `run` (no sandbox) of a local package: the host is visible, the
+/// arguments and exit code pass through.
+#[test]
+fn run_plain_local_package() {
+    let env = TestEnv::new();
+    let pkg = probe_package(&env);
+    let out = env.ipkg(["run", path_str(&pkg)]);
+    out.success();
+    let host_has_passwd = Path::new("/etc/passwd").exists();
+    assert_eq!(
+        out.stdout.contains("passwd yes"),
+        host_has_passwd,
+        "{}",
+        out.describe()
+    );
+    let bad = env.ipkg(["run", "--timeout", "1s", path_str(&pkg)]);
+    assert_eq!(bad.status.code(), Some(2), "{}", bad.describe());
 }

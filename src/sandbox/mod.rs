@@ -90,6 +90,8 @@ pub enum SandboxError {
         "bubblewrap could not create the sandbox (exit status {code}): user namespaces may be unavailable"
     )]
     Setup { code: i32 },
+    #[error("bubblewrap cannot create namespaces here: {reason}")]
+    NoNamespaces { reason: String },
     #[error("the sandbox needs `{}`, which does not exist", path.display())]
     MissingPath { path: PathBuf },
     #[error("waiting for the sandbox failed")]
@@ -104,7 +106,7 @@ impl SandboxError {
                 "install bubblewrap (`apt-get install bubblewrap`, `dnf install bubblewrap`), or point `IPKG_BWRAP` at it"
                     .into(),
             ),
-            SandboxError::Setup { .. } => Some(
+            SandboxError::Setup { .. } | SandboxError::NoNamespaces { .. } => Some(
                 "see bubblewrap's message above; run `ipkg doctor`. Unprivileged user namespaces must be allowed (`sysctl kernel.unprivileged_userns_clone=1`, and on Ubuntu `kernel.apparmor_restrict_unprivileged_userns=0` or an AppArmor profile for bwrap)"
                     .into(),
             ),
@@ -662,6 +664,10 @@ impl Sandbox {
         let elapsed = start.elapsed();
 
         if inner_pid.is_none() && !status.success() && !timed_out {
+            // Say why when it is the usual reason: no user namespaces.
+            if let Err(reason) = probe::userns_check(&bwrap) {
+                return Err(SandboxError::NoNamespaces { reason });
+            }
             return Err(SandboxError::Setup {
                 code: status.code().unwrap_or(1),
             });
