@@ -502,6 +502,12 @@ fn run_sandbox_hides_the_host() {
     let out = env.ipkg(["run", "--sandbox", &cid]);
     out.success();
     assert!(out.stdout.contains("passwd no"), "{}", out.describe());
+
+    // By installed name: `<prefix>/<name>` links to the unpacked tree.
+    std::os::unix::fs::symlink(&pkg, env.prefix.join("probe")).unwrap();
+    let out = env.ipkg(["run", "--sandbox", "probe"]);
+    out.success();
+    assert!(out.stdout.contains("pkg-write no"), "{}", out.describe());
 }
 
 #[test]

@@ -462,16 +462,40 @@ fn check_limits(program: &str, outcome: &RunOutcome, limits: &ExecLimits) -> Res
     }
 }
 
-/// Resolve `target` (a CID, `CID/path`, or a local path) to a materialised
-/// package directory (or file) and the command inside it, relative to it.
+/// Resolve `target` to a package directory (or program file) on disk and the
+/// command inside it, relative to it, for `run` and `run --sandbox`:
+///
+/// - `CID`, `CID/path`, `/ipfs/CID/...`: materialised from the store under
+///   `<prefix>/.ipkg/run/<cid>`;
+/// - a path (it contains `/` or starts with `.`): used where it is, not added;
+/// - a bare name: the installed package `<prefix>/<name>`, else a local path
+///   of that name.
 pub fn resolve_package(
     layout: &Layout,
     store: &BlockStore,
     target: &str,
 ) -> Result<(PathBuf, String), Error> {
-    let (cid, path) = resolve_ref(store, layout, target, Role::Program)?;
-    let dir = materialise(layout, store, &cid)?;
-    let rel = package_command(&dir, &path, target)?;
+    if let Some((cid, path)) = parse_cid_path(target) {
+        let dir = materialise(layout, store, &cid)?;
+        let rel = package_command(&dir, &path, target)?;
+        return Ok((dir, rel));
+    }
+    let looks_like_path = target.contains('/') || target.starts_with('.');
+    let installed = layout.prefix.join(target);
+    let dir = if !looks_like_path
+        && crate::trust::manifest::check_package_name(target).is_ok()
+        && installed.exists()
+    {
+        installed
+    } else if Path::new(target).exists() {
+        PathBuf::from(target)
+    } else {
+        return Err(Error::Usage(format!(
+            "`{target}` is not a CID, an installed package or an existing path"
+        )));
+    };
+    let dir = dir.canonicalize().map_err(|e| Error::io(&dir, e))?;
+    let rel = package_command(&dir, "", target)?;
     Ok((dir, rel))
 }
 
