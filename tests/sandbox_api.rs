@@ -148,3 +148,52 @@ fn a_large_file_is_stopped() {
     let out = sh(&sb, "head -c 2000000 /dev/zero > /tmp/big");
     assert!(out.file_size_exceeded, "{out:?}");
 }
+
+/// A lifecycle hook runs in the package root with its environment, may write
+/// only its state directory, and is stopped by its timeout.
+#[test]
+fn hooks_run_sandboxed() {
+    use ipkg::ops::execute::{HookRun, run_hook_sandboxed};
+    if !sandbox_or_skip() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let pkg = dir.path().join("pkg");
+    let state = dir.path().join("state");
+    std::fs::create_dir_all(pkg.join("hooks")).unwrap();
+    std::fs::create_dir_all(&state).unwrap();
+    let hook = pkg.join("hooks/post-install");
+    std::fs::write(
+        &hook,
+        "#!/bin/sh\n[ \"$(pwd)\" = \"$IPKG_PACKAGE_DIR\" ] || exit 10\ntouch \"$IPKG_PACKAGE_DIR/x\" 2>/dev/null && exit 11\n[ -e /etc/passwd ] && exit 12\necho \"$IPKG_HOOK $IPKG_PACKAGE_NAME\" > \"$IPKG_STATE_DIR/ran\"\n",
+    )
+    .unwrap();
+    std::fs::write(pkg.join("hooks/slow"), "#!/bin/sh\nsleep 30\n").unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    for h in ["hooks/post-install", "hooks/slow"] {
+        std::fs::set_permissions(pkg.join(h), std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let run = HookRun {
+        pkg_dir: &pkg,
+        hook: "hooks/post-install",
+        state_dir: &state,
+        env: vec![
+            ("IPKG_HOOK".into(), "post-install".into()),
+            ("IPKG_PACKAGE_NAME".into(), "demo".into()),
+        ],
+        timeout: Duration::from_secs(20),
+    };
+    let out = run_hook_sandboxed(&run).unwrap();
+    assert!(out.success(), "{out:?}");
+    assert_eq!(
+        std::fs::read_to_string(state.join("ran")).unwrap(),
+        "post-install demo\n"
+    );
+    let out = run_hook_sandboxed(&HookRun {
+        hook: "hooks/slow",
+        timeout: Duration::from_millis(300),
+        ..run
+    })
+    .unwrap();
+    assert!(out.timed_out, "{out:?}");
+}

@@ -48,7 +48,7 @@ use super::add::{AddOptions, ModePolicy, add_path};
 use super::pins::Pins;
 use super::{Error, Layout, NoProgress};
 
-pub use sandboxed::{SandboxOptions, run_sandboxed};
+pub use sandboxed::{HookRun, SandboxOptions, run_hook_sandboxed, run_sandboxed};
 
 /// `SOURCE_DATE_EPOCH` inside a pure run: 1980-01-01T00:00:00Z, the earliest
 /// time a zip file can hold.

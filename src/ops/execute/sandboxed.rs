@@ -77,18 +77,7 @@ pub fn run_sandboxed(
             reason: format!("`{rel}` does not exist in the package"),
         });
     }
-    let mut sb = Sandbox::new().tmpfs("/");
-    for dir in SYSTEM_DIRS {
-        sb = host_entry(sb, dir);
-    }
-    for file in ETC_ALWAYS {
-        sb = host_entry(sb, file);
-    }
-    if opts.net {
-        for file in ETC_NET {
-            sb = host_entry(sb, file);
-        }
-    }
+    let mut sb = system_sandbox(opts.net);
     sb = sb
         .ro_bind(pkg_dir, "/pkg")
         .proc("/proc")
@@ -136,6 +125,90 @@ pub fn run_sandboxed(
         format!("/pkg/{rel}")
     };
     Ok(sb.run(&inside, args)?)
+}
+
+/// The host's system directories and the `/etc` files programs need (see
+/// the module doc), on an empty root.
+fn system_sandbox(net: bool) -> Sandbox {
+    let mut sb = Sandbox::new().tmpfs("/");
+    for dir in SYSTEM_DIRS {
+        sb = host_entry(sb, dir);
+    }
+    for file in ETC_ALWAYS {
+        sb = host_entry(sb, file);
+    }
+    if net {
+        for file in ETC_NET {
+            sb = host_entry(sb, file);
+        }
+    }
+    sb
+}
+
+/// A lifecycle hook to run in the sandbox (`spec/manifest.md` §1.3).
+#[derive(Debug, Clone)]
+pub struct HookRun<'a> {
+    /// The unpacked package tree; mounted read-only at the same path.
+    pub pkg_dir: &'a Path,
+    /// The hook's path inside the package.
+    pub hook: &'a str,
+    /// `IPKG_STATE_DIR`: mounted read-write at the same path, the one place
+    /// the hook may write.
+    pub state_dir: &'a Path,
+    /// `IPKG_HOOK`, `IPKG_PACKAGE_NAME`, … as the spec lists them.
+    pub env: Vec<(String, String)>,
+    pub timeout: std::time::Duration,
+}
+
+/// Run a lifecycle hook sandboxed: the host's system directories read-only,
+/// the package read-only and the state directory writable at their own
+/// paths, working directory the package root, no network, private `/tmp`
+/// and `HOME`, and only `PATH`, `HOME`, `IPKG_PACKAGE_DIR`, `IPKG_STATE_DIR`
+/// and `hook.env` in the environment. The caller decides what a failure or
+/// [`RunOutcome::timed_out`] means.
+pub fn run_hook_sandboxed(hook: &HookRun<'_>) -> Result<RunOutcome, Error> {
+    let pkg = hook
+        .pkg_dir
+        .canonicalize()
+        .map_err(|e| Error::io(hook.pkg_dir, e))?;
+    let state = hook
+        .state_dir
+        .canonicalize()
+        .map_err(|e| Error::io(hook.state_dir, e))?;
+    let rel = hook.hook.trim_start_matches("./").trim_start_matches('/');
+    let program = pkg.join(rel);
+    if !program.is_file() {
+        return Err(Error::NoCommand {
+            program: pkg.display().to_string(),
+            reason: format!("the hook `{rel}` is not a file in the package"),
+        });
+    }
+    let mut sb = system_sandbox(false)
+        .proc("/proc")
+        .dev("/dev")
+        .tmpfs("/tmp")
+        .tmpfs(SANDBOX_HOME)
+        .ro_bind(&pkg, &pkg)
+        .bind(&state, &state)
+        .remount_ro("/")
+        .chdir(&pkg)
+        .env(
+            "PATH",
+            "/usr/local/bin:/usr/bin:/bin:/usr/local/sbin:/usr/sbin:/sbin",
+        )
+        .env("HOME", SANDBOX_HOME)
+        .env("IPKG_PACKAGE_DIR", &pkg)
+        .env("IPKG_STATE_DIR", &state)
+        .limits(Limits {
+            timeout: Some(hook.timeout),
+            ..Limits::default()
+        });
+    for (k, v) in &hook.env {
+        sb = sb.env(k, v);
+    }
+    let program = program.to_string_lossy().into_owned();
+    let no_args: [&str; 0] = [];
+    Ok(sb.run(&program, &no_args)?)
 }
 
 /// Mount a host system path as it is: a symlink stays a symlink, a directory
