@@ -14,7 +14,7 @@
 //! - [`names`]: IPNS records, DNSLink and name syntax. Codecs are pure;
 //!   resolvers do I/O.
 //! - [`sources`]: where blocks come from and go to: the embedded block store,
-//!   CAR files, and (later) Kubo and trustless gateways, all behind
+//!   CAR files, Kubo and trustless gateways, all behind
 //!   [`sources::BlockSource`].
 //! - [`sandbox`]: bubblewrap sandboxes with limits (time, memory, processes,
 //!   file size), for `run --sandbox`, `run --pure`/`execute` and lifecycle

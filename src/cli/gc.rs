@@ -29,6 +29,17 @@ pub fn run(args: Args, ctx: &Ctx) -> Result<(), Error> {
         p.warn(format!("block `{cid}` was damaged and is removed"));
     }
     let verb = if args.dry_run { "Would free" } else { "Freed" };
+    if report.trees_removed + report.files_removed > 0 {
+        p.status(
+            verb,
+            format!(
+                "{} in {} unpacked files ({} unused package trees)",
+                human_bytes(report.file_bytes_freed),
+                report.files_removed,
+                report.trees_removed
+            ),
+        );
+    }
     p.status(
         verb,
         format!(

@@ -16,17 +16,32 @@ use crate::ops::{Error, ExitCode};
 mod add;
 mod car;
 mod cat;
+mod command_not_found;
+mod doctor;
 mod execute;
 mod gc;
 mod get;
+mod history;
+mod info;
 mod init;
+mod install;
 mod key;
+mod list;
 mod pack;
 mod pin;
 pub mod printer;
 mod publish;
 mod registry;
+mod remove;
+mod rollback;
 mod run;
+mod shell_init;
+mod switch;
+mod ui;
+mod update;
+mod upgrade;
+mod verify;
+mod which;
 
 use printer::{Printer, Verbosity};
 
@@ -62,6 +77,32 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Install packages (and their dependencies), verified end to end.
+    Install(install::Args),
+    /// Remove packages: their commands, links and roots.
+    #[command(visible_alias = "uninstall")]
+    Remove(remove::Args),
+    /// Make another version of a package current, atomically.
+    Switch(switch::Args),
+    /// Go back to the version before the last change.
+    Rollback(rollback::Args),
+    /// Install the newest release of installed packages.
+    Upgrade(upgrade::Args),
+    /// List installed packages.
+    #[command(visible_alias = "ls")]
+    List(list::Args),
+    /// Show an installed package.
+    Info(info::Args),
+    /// Show a package's installs, switches and rollbacks.
+    History(history::Args),
+    /// Check installed packages byte for byte against their CIDs.
+    Verify(verify::Args),
+    /// Run a package's command, installed or not.
+    Run(run::Args),
+    /// Show which package provides a command.
+    Which(which::Args),
+    /// Check the machine and the installed packages; repair what is broken.
+    Doctor(doctor::Args),
     /// Add files or directories to the local store and print their CIDs.
     Add(add::Args),
     /// Print a file's bytes from the local store.
@@ -74,7 +115,7 @@ enum Command {
     /// Keep, drop or list roots that garbage collection keeps.
     #[command(subcommand)]
     Pin(pin::Command),
-    /// Delete blocks no pinned root reaches.
+    /// Delete blocks, trees and files nothing installed or pinned needs.
     Gc(gc::Args),
     /// Write a starting `ipkg.toml` for a package directory.
     // `--version` here is the package's, not ipkg's.
@@ -90,8 +131,13 @@ enum Command {
     /// Create, list, verify and export registries.
     #[command(subcommand)]
     Registry(registry::Command),
-    /// Run a program without installing it: plainly, `--sandbox`ed, or `--pure`.
-    Run(run::Args),
+    /// Refresh what ipkg knows about its registries (and the command index).
+    Update(update::Args),
+    /// Print the command-not-found hook for a shell, for `eval`.
+    ShellInit(shell_init::Args),
+    /// What the shell hooks call when a command is missing.
+    #[command(hide = true, name = "command-not-found")]
+    NotFound(command_not_found::Args),
     /// Run ROOTFS's `/sbin/init` as a pure computation over INPUT; print the
     /// CID of its `/output`.
     Execute(execute::Args),
@@ -119,7 +165,14 @@ impl Ctx {
 
 /// Run the CLI and return the process exit code.
 pub fn main() -> i32 {
-    let cli = match Cli::try_parse() {
+    // The shell hooks run this on every missing command: skip building clap.
+    let argv: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    if argv.get(1).is_some_and(|a| a == "command-not-found")
+        && let Some(args) = command_not_found::parse_fast(&argv[2..])
+    {
+        return command_not_found::run(args, &Overrides::default());
+    }
+    let cli = match Cli::try_parse_from(argv) {
         Ok(cli) => cli,
         Err(e) => {
             let _ = e.print();
@@ -145,6 +198,18 @@ pub fn main() -> i32 {
         exit: std::cell::Cell::new(0),
     };
     let result = match cli.command {
+        Command::Install(args) => install::run(args, &ctx),
+        Command::Remove(args) => remove::run(args, &ctx),
+        Command::Switch(args) => switch::run(args, &ctx),
+        Command::Rollback(args) => rollback::run(args, &ctx),
+        Command::Upgrade(args) => upgrade::run(args, &ctx),
+        Command::List(args) => list::run(args, &ctx),
+        Command::Info(args) => info::run(args, &ctx),
+        Command::History(args) => history::run(args, &ctx),
+        Command::Verify(args) => verify::run(args, &ctx),
+        Command::Run(args) => run::run(args, &ctx),
+        Command::Which(args) => which::run(args, &ctx),
+        Command::Doctor(args) => doctor::run(args, &ctx),
         Command::Add(args) => add::run(args, &ctx),
         Command::Cat(args) => cat::run(args, &ctx),
         Command::Get(args) => get::run(args, &ctx),
@@ -156,8 +221,10 @@ pub fn main() -> i32 {
         Command::Publish(args) => publish::run(args, &ctx),
         Command::Key(cmd) => key::run(cmd, &ctx),
         Command::Registry(cmd) => registry::run(cmd, &ctx),
-        Command::Run(args) => run::run(args, &ctx),
         Command::Execute(args) => execute::run(args, &ctx),
+        Command::Update(args) => update::run(args, &ctx),
+        Command::ShellInit(args) => shell_init::run(args, &ctx),
+        Command::NotFound(args) => return command_not_found::run(args, &ctx.overrides),
     };
     match result {
         Ok(()) => ctx.exit.get(),

@@ -52,6 +52,14 @@ impl Printer {
         let _ = writeln!(io::stderr(), "{verb} {}", message.as_ref());
     }
 
+    /// A plain line on stderr, for text a person reads as a whole (the
+    /// command-not-found suggestion), not shown when quiet.
+    pub fn message(&self, message: impl AsRef<str>) {
+        if self.verbosity >= Verbosity::Normal {
+            let _ = writeln!(io::stderr(), "{}", message.as_ref());
+        }
+    }
+
     /// A warning on stderr (shown even when quiet).
     pub fn warn(&self, message: impl AsRef<str>) {
         let label = if self.color {

@@ -91,7 +91,12 @@ pub fn run(args: Args, ctx: &Ctx) -> Result<(), Error> {
         }
         report
     };
-    print_report(ctx, &report)
+    print_report(ctx, &report)?;
+    // A freshly published command is found by the command-not-found hooks.
+    if let Err(e) = super::update::rebuild_command_index(&layout, p) {
+        p.warn(format!("the command index was not rebuilt: {e}"));
+    }
+    Ok(())
 }
 
 fn print_report(ctx: &Ctx, r: &PublishReport) -> Result<(), Error> {

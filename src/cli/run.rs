@@ -1,36 +1,41 @@
-//! `ipkg run TARGET [-- ARGS]`: run a program without installing it, plainly,
+//! `ipkg run PACKAGE [-- ARGS]`: run a program, installed or not; plainly,
 //! in a sandbox (`--sandbox`), or as a pure computation (`--pure`).
 //!
-//! TARGET is a CID (`CID`, `CID/path/in/it`, `/ipfs/CID/...`) or a local
-//! file or directory. A package directory runs `path` when given, else the
-//! only command of its `ipkg.toml` (or the command named like the package).
+//! Plain and `--sandbox` runs take any PACKAGE `ipkg install` takes (an
+//! installed name first). `--pure` takes a CID, `CID/path`, or a local file or
+//! directory; with `--rootfs`, an absolute path is a program inside the rootfs.
 
+use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::ops::Error;
 use crate::ops::execute::{self, Program, PureOptions, SandboxOptions};
-use crate::sandbox::{Limits, RunOutcome};
-use crate::sources::store::{BlockStore, StoreLock};
+use crate::ops::install::{Options, prepare_run};
+use crate::sandbox::Limits;
 
 use super::Ctx;
-use super::execute::{PureArgs, parse_duration, parse_size};
+use super::execute::{parse_duration, parse_size};
+use super::ui::CliUi;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// What to run: a CID, `CID/path`, or a local file or directory.
-    #[arg(value_name = "TARGET")]
-    target: String,
+    /// An installed package, or anything `ipkg install` takes (with `--pure`:
+    /// a CID, `CID/path`, or a local path).
+    package: String,
+    /// Which of the package's commands (default: the one named like the
+    /// package, or its only one).
+    #[arg(long, short = 'c', value_name = "NAME", conflicts_with = "pure")]
+    command: Option<String>,
+    /// Run content no trusted registry vouches for.
+    #[arg(long)]
+    allow_unsigned: bool,
     /// Arguments for the program (after `--`).
-    #[arg(
-        trailing_var_arg = true,
-        allow_hyphen_values = true,
-        value_name = "ARGS"
-    )]
+    #[arg(last = true)]
     args: Vec<String>,
 
     /// Run under bubblewrap: no network, the package read-only, private `/tmp`
-    /// and `HOME`, only the host's system directories.
+    /// and `HOME`, only the host's system directories (`docs/sandbox.md`).
     #[arg(long, conflicts_with = "pure")]
     sandbox: bool,
     /// Share a host path read-write with the sandbox (repeatable).
@@ -44,8 +49,7 @@ pub struct Args {
     /// `/output` is added to the store and its CID printed.
     #[arg(long)]
     pure: bool,
-    /// Root file system of a pure run (a CID of a tree or `.tar.gz`). With it,
-    /// an absolute TARGET is a path inside the rootfs.
+    /// Root file system of a pure run (a CID of a tree or `.tar.gz`).
     #[arg(long, value_name = "CID", requires = "pure")]
     rootfs: Option<String>,
     /// Mounted read-only at `/input` in a pure run: a CID or a local path.
@@ -73,76 +77,79 @@ pub struct Args {
 }
 
 pub fn run(args: Args, ctx: &Ctx) -> Result<(), Error> {
-    if args.pure {
-        let program = if args.rootfs.is_some()
-            && args.target.starts_with('/')
-            && !args.target.starts_with("/ipfs/")
-        {
-            Program::InRootfs(args.target.clone())
-        } else {
-            Program::Package(args.target.clone())
-        };
-        let pure = PureArgs {
-            timeout: args.timeout,
-            memory: args.memory,
-            pids: args.pids,
-            max_output: args.max_output,
-            no_cache: args.no_cache,
-            check: args.check,
-        };
-        let opts = PureOptions {
-            program,
-            rootfs: args.rootfs,
-            input: args.input,
-            args: args.args,
-            limits: pure.limits(),
-            no_cache: pure.no_cache,
-            check: pure.check,
-        };
-        return super::execute::pure(&opts, ctx);
-    }
-
-    let layout = ctx.layout()?;
-    let (pkg_dir, command) = {
-        let _lock = StoreLock::shared(&layout.store_lock())
-            .map_err(|e| Error::io(layout.store_lock(), e))?;
-        let store =
-            BlockStore::open(layout.blocks_dir()).map_err(|e| Error::io(layout.blocks_dir(), e))?;
-        execute::resolve_package(&layout, &store, &args.target)?
-    };
     let limits = Limits {
         timeout: args.timeout,
         memory: args.memory,
         pids: args.pids,
         file_size: None,
     };
-    if args.sandbox {
-        let opts = SandboxOptions {
-            binds: args.bind,
-            net: args.net,
-            limits,
+    if args.pure {
+        let in_rootfs = args.rootfs.is_some()
+            && args.package.starts_with('/')
+            && !args.package.starts_with("/ipfs/");
+        let opts = PureOptions {
+            program: if in_rootfs {
+                Program::InRootfs(args.package)
+            } else {
+                Program::Package(args.package)
+            },
+            rootfs: args.rootfs,
+            input: args.input,
+            args: args.args,
+            limits: execute::ExecLimits {
+                timeout: args.timeout,
+                memory: args.memory,
+                pids: args.pids,
+                max_output: args.max_output,
+            },
+            no_cache: args.no_cache,
+            check: args.check,
         };
-        let outcome = execute::run_sandboxed(&layout, &pkg_dir, &command, &args.args, &opts)?;
-        return finish(&args.target, &outcome, &limits, ctx);
+        return super::execute::pure(&opts, ctx);
     }
-    if limits != Limits::default() {
+    if !args.sandbox && limits != Limits::default() {
         return Err(Error::Usage(
             "`--timeout`, `--memory` and `--pids` need `--sandbox` or `--pure`".into(),
         ));
     }
-    let code = execute::run_plain(&pkg_dir, &command, &args.args)?;
-    ctx.set_exit(code);
-    Ok(())
-}
 
-/// Report a limit hit as an error; otherwise pass the exit code through.
-fn finish(target: &str, outcome: &RunOutcome, limits: &Limits, ctx: &Ctx) -> Result<(), Error> {
-    if let Some(reason) = execute::limit_reason(outcome, limits) {
-        return Err(Error::LimitHit {
-            program: target.to_string(),
-            reason,
-        });
+    let layout = ctx.layout()?;
+    let ui = CliUi::new(&ctx.printer);
+    let opts = Options {
+        allow_unsigned: args.allow_unsigned,
+        ..Options::default()
+    };
+    let target = prepare_run(&layout, &args.package, args.command.as_deref(), &opts, &ui)?;
+    if args.sandbox {
+        let rel = target
+            .program
+            .strip_prefix(&target.tree)
+            .map_err(|_| Error::NoCommand {
+                program: args.package.clone(),
+                reason: "its command is outside the package".into(),
+            })?
+            .to_string_lossy()
+            .into_owned();
+        let sandbox = SandboxOptions {
+            binds: args.bind,
+            net: args.net,
+            limits,
+        };
+        let outcome = execute::run_sandboxed(&layout, &target.tree, &rel, &args.args, &sandbox)?;
+        if let Some(reason) = execute::limit_reason(&outcome, &limits) {
+            return Err(Error::LimitHit {
+                program: args.package,
+                reason,
+            });
+        }
+        ctx.set_exit(outcome.code());
+        return Ok(());
     }
-    ctx.set_exit(outcome.code());
-    Ok(())
+    // Replace ipkg with the program: its exit status and signals are the
+    // caller's to see, and no ipkg lock is held while it runs.
+    let err = std::process::Command::new(&target.program)
+        .arg0(&target.command)
+        .args(&args.args)
+        .exec();
+    Err(Error::io(&target.program, err))
 }

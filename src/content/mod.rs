@@ -63,6 +63,12 @@ impl BlockSink for MemSink {
 pub trait BlockGet {
     /// The block's bytes, or an error naming `cid` if it cannot be had.
     fn get_block(&self, cid: &Cid) -> Result<Vec<u8>, GetError>;
+
+    /// Whether the block is there, without reading (or verifying) it when
+    /// the implementation can tell cheaply.
+    fn has_block(&self, cid: &Cid) -> bool {
+        self.get_block(cid).is_ok()
+    }
 }
 
 /// Why a block could not be had.
@@ -83,6 +89,10 @@ pub enum GetError {
 impl<T: BlockGet + ?Sized> BlockGet for &T {
     fn get_block(&self, cid: &Cid) -> Result<Vec<u8>, GetError> {
         (**self).get_block(cid)
+    }
+
+    fn has_block(&self, cid: &Cid) -> bool {
+        (**self).has_block(cid)
     }
 }
 

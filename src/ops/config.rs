@@ -19,6 +19,8 @@ use super::Error;
 pub struct ConfigFile {
     pub prefix: Option<PathBuf>,
     pub bin_dir: Option<PathBuf>,
+    /// What the command-not-found hooks may do (`ops::cnf`).
+    pub command_not_found: Option<super::cnf::CnfConfig>,
 }
 
 impl ConfigFile {
@@ -44,6 +46,7 @@ impl ConfigFile {
         ConfigFile {
             prefix: other.prefix.or(self.prefix),
             bin_dir: other.bin_dir.or(self.bin_dir),
+            command_not_found: other.command_not_found.or(self.command_not_found),
         }
     }
 }
@@ -67,7 +70,12 @@ pub struct Layout {
 impl Layout {
     /// Resolve the layout from overrides, environment and config files.
     pub fn resolve(overrides: &Overrides) -> Result<Layout, Error> {
-        let config = load_config()?;
+        Layout::resolve_with(overrides, &load_config()?)
+    }
+
+    /// Resolve the layout from overrides, environment and an already loaded
+    /// config (for callers that need other settings from it too).
+    pub fn resolve_with(overrides: &Overrides, config: &ConfigFile) -> Result<Layout, Error> {
         let env_path = |name: &str| {
             std::env::var_os(name)
                 .filter(|v| !v.is_empty())
@@ -80,7 +88,7 @@ impl Layout {
             .prefix
             .clone()
             .or_else(|| env_path("IPKG_PREFIX"))
-            .or(config.prefix)
+            .or_else(|| config.prefix.clone())
             .or_else(|| {
                 if is_root {
                     Some(PathBuf::from("/opt/ipfs_programs"))
@@ -95,7 +103,7 @@ impl Layout {
             .bin_dir
             .clone()
             .or_else(|| env_path("IPKG_BIN_DIR"))
-            .or(config.bin_dir)
+            .or_else(|| config.bin_dir.clone())
             .or_else(|| {
                 if is_root {
                     Some(PathBuf::from("/usr/local/bin"))
@@ -131,9 +139,51 @@ impl Layout {
     pub fn store_lock(&self) -> PathBuf {
         self.state_root().join("store.lock")
     }
+
+    /// `<prefix>/.ipkg/pkgs`: unpacked, read-only package trees by CID.
+    pub fn pkgs_dir(&self) -> PathBuf {
+        self.state_root().join("pkgs")
+    }
+
+    /// `<prefix>/.ipkg/files`: one copy of every installed file, by CID; the
+    /// package trees hard-link to these.
+    pub fn files_dir(&self) -> PathBuf {
+        self.state_root().join("files")
+    }
+
+    /// `<prefix>/.ipkg/state`: receipts, history, pinned keys.
+    pub fn state_dir(&self) -> PathBuf {
+        self.state_root().join("state")
+    }
+
+    /// The per-package directory hooks may write (`IPKG_STATE_DIR`).
+    pub fn data_dir(&self, name: &str) -> PathBuf {
+        self.state_dir().join("data").join(name)
+    }
+
+    /// `<prefix>/.ipkg/journal`: the transaction in progress, if any.
+    pub fn journal_dir(&self) -> PathBuf {
+        self.state_root().join("journal")
+    }
+
+    /// `<prefix>/.ipkg/lock`: every mutation of installed state holds it.
+    pub fn lock_path(&self) -> PathBuf {
+        self.state_root().join("lock")
+    }
+
+    /// `<prefix>/<name>`: the link to the current version of a package.
+    pub fn package_link(&self, name: &str) -> PathBuf {
+        self.prefix.join(name)
+    }
+
+    /// The unpacked tree of a package CID.
+    pub fn package_tree(&self, cid: &crate::content::Cid) -> PathBuf {
+        self.pkgs_dir().join(cid.to_string())
+    }
 }
 
-fn load_config() -> Result<ConfigFile, Error> {
+/// The config in force: `IPKG_CONFIG`'s file, or the user's over the system's.
+pub fn load_config() -> Result<ConfigFile, Error> {
     if let Some(path) = std::env::var_os("IPKG_CONFIG").filter(|v| !v.is_empty()) {
         let path = PathBuf::from(path);
         return ConfigFile::load(&path)?.ok_or(Error::Io {

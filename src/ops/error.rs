@@ -124,6 +124,82 @@ pub enum Error {
         first: String,
         second: String,
     },
+    #[error("`{cid}` is not an ipkg package: {reason}")]
+    NotAPackage {
+        cid: crate::content::Cid,
+        reason: String,
+    },
+    #[error("refusing package `{cid}`")]
+    BadPackage {
+        cid: crate::content::Cid,
+        #[source]
+        source: Box<ManifestError>,
+    },
+    #[error("package `{name}` is not installed")]
+    NotInstalled { name: String },
+    #[error("command `{command}` is already provided by {owner}")]
+    CommandConflict { command: String, owner: String },
+    #[error("`{}` exists and does not belong to ipkg", path.display())]
+    NotOurs { path: PathBuf },
+    #[error("no package named `{name}`{}", if searched.is_empty() { String::new() } else { format!(" in {}", searched.join(", ")) })]
+    PackageNotFound { name: String, searched: Vec<String> },
+    #[error("registry `{registry}` has no release of `{name}` matching `{req}` for `{target}`{}", if available.is_empty() { String::new() } else { format!(" (it has {})", available.join(", ")) })]
+    NoMatchingRelease {
+        name: String,
+        req: String,
+        target: String,
+        registry: String,
+        available: Vec<String>,
+    },
+    #[error("`{name}` is in more than one registry: {}", found.join(", "))]
+    Ambiguous { name: String, found: Vec<String> },
+    #[error("`{what}` is not vouched for by any registry you trust")]
+    Unsigned { what: String },
+    #[error("{message}")]
+    Refused { message: String },
+    #[error("the {hook} hook of `{name}` {what}")]
+    Hook {
+        name: String,
+        hook: String,
+        what: String,
+    },
+    #[error("`{name}` {installed} is installed; {requested} is older")]
+    Downgrade {
+        name: String,
+        installed: String,
+        requested: String,
+    },
+    #[error("{problems} installed file(s) or link(s) differ from their packages")]
+    VerifyFailed { problems: usize },
+    #[error("dependency conflict: {message}")]
+    DependencyConflict { message: String },
+    #[error(
+        "publisher key changed for `{name}`: it was pinned to `{pinned}`, this release is signed by `{signer}`"
+    )]
+    PublisherChanged {
+        name: String,
+        pinned: String,
+        signer: String,
+    },
+    #[error("cannot fetch `{cid}`{}", fetch_attempts(attempts))]
+    Fetch {
+        cid: crate::content::Cid,
+        /// Each source tried, and why it failed.
+        attempts: Vec<(String, String)>,
+    },
+    #[error("command index `{}` is damaged: {reason}", path.display())]
+    CommandIndex { path: PathBuf, reason: String },
+}
+
+fn fetch_attempts(attempts: &[(String, String)]) -> String {
+    if attempts.is_empty() {
+        return ": no source has it".to_owned();
+    }
+    let mut out = String::new();
+    for (source, why) in attempts {
+        out.push_str(&format!("\n  {source}: {why}"));
+    }
+    out
 }
 
 // The trust layer's errors carry CIDs and versions; boxed here so every
@@ -215,6 +291,21 @@ impl Error {
             Error::LimitHit { .. } | Error::OutputTooLarge { .. } => ExitCode::Limit,
             Error::NoCommand { .. } => ExitCode::NotFound,
             Error::NotReproducible { .. } => ExitCode::Verification,
+            Error::NotAPackage { .. }
+            | Error::PublisherChanged { .. }
+            | Error::VerifyFailed { .. } => ExitCode::Verification,
+            Error::NotInstalled { .. }
+            | Error::PackageNotFound { .. }
+            | Error::NoMatchingRelease { .. } => ExitCode::NotFound,
+            Error::CommandConflict { .. }
+            | Error::NotOurs { .. }
+            | Error::Ambiguous { .. }
+            | Error::DependencyConflict { .. }
+            | Error::Downgrade { .. } => ExitCode::Conflict,
+            Error::Unsigned { .. } | Error::Refused { .. } | Error::BadPackage { .. } => {
+                ExitCode::Unsafe
+            }
+            Error::Fetch { .. } => ExitCode::Failure,
             _ => ExitCode::Failure,
         }
     }
@@ -249,7 +340,30 @@ impl Error {
                 "raise the limit (`--timeout`, `--memory`, `--pids`, `--max-output`) if the program needs more"
                     .into(),
             ),
+            (Error::CommandIndex { .. }, _) => Some("rebuild it with `ipkg update`".into()),
             (Error::DestExists { .. }, _) => Some("choose another `-o` path, or remove it first".into()),
+            (Error::NotInstalled { .. }, _) => Some("see what is installed with `ipkg list`".into()),
+            (Error::PackageNotFound { .. }, _) => Some(
+                "check the name, or see the registries ipkg knows with `ipkg registry list`".into(),
+            ),
+            (Error::Ambiguous { name, found }, _) => found
+                .first()
+                .map(|r| format!("name the registry: `ipkg install {r}/{name}`")),
+            (Error::Unsigned { .. }, _) => Some(
+                "install it by a registry name, or pass `--allow-unsigned` if you trust its source".into(),
+            ),
+            (Error::CommandConflict { .. }, _) | (Error::NotOurs { .. }, _) => Some(
+                "remove the other command first, or install with another `--bin-dir`".into(),
+            ),
+            (Error::Downgrade { name, requested, .. }, _) => Some(format!(
+                "going back is explicit: `ipkg switch {name} {requested}`"
+            )),
+            (Error::VerifyFailed { .. }, _) => Some(
+                "reinstall the package to restore it: `ipkg install --reinstall NAME`".into(),
+            ),
+            (Error::PublisherChanged { .. }, _) => Some(
+                "a publisher changes keys only with a succession statement signed by the old key; if you trust the new key, `ipkg remove` the package and install it again".into(),
+            ),
             _ => None,
         }
     }

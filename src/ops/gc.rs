@@ -1,16 +1,24 @@
-//! Garbage collection: delete every block that no pinned root reaches.
+//! Garbage collection: delete every block that no pinned root reaches, every
+//! unpacked package tree no installed version uses, and every stored file no
+//! tree links to any more.
 //!
-//! Runs under the store lock taken exclusively, so no add or import is midway
-//! between writing blocks and pinning their root. A pinned root with a missing
-//! block is reported, not fatal: everything reachable that is present is kept.
+//! Runs under the prefix lock (after finishing or undoing an interrupted
+//! transaction) and the store lock, both taken exclusively, so no install is
+//! midway and no add or import is between writing blocks and pinning their
+//! root. A pinned root with a missing block is reported, not fatal:
+//! everything reachable that is present is kept.
 
 use std::collections::HashSet;
 use std::fs;
+use std::os::unix::fs::MetadataExt;
 
 use crate::content::{Cid, GetError, links_of};
 use crate::sources::store::{BlockStore, StoreLock};
 
+use super::installed;
+use super::lock::PrefixLock;
 use super::pins::Pins;
+use super::unpack;
 use super::{Error, Layout};
 
 /// What a collection did (or would do, with `dry_run`).
@@ -25,17 +33,70 @@ pub struct GcReport {
     pub missing: Vec<String>,
     /// Blocks that failed verification; they are removed too.
     pub corrupt: Vec<String>,
+    /// Unpacked package trees no installed version uses.
+    pub trees_removed: usize,
+    /// Stored files no tree links to.
+    pub files_removed: usize,
+    /// Bytes those files held.
+    pub file_bytes_freed: u64,
 }
 
 /// Collect garbage in the store of `layout`.
 pub fn gc(layout: &Layout, dry_run: bool) -> Result<GcReport, Error> {
+    let _prefix = PrefixLock::exclusive(layout, &|| {})?;
+    super::journal::recover(layout)?;
     let _lock = StoreLock::exclusive(&layout.store_lock())
         .map_err(|e| Error::io(layout.store_lock(), e))?;
+    let (trees_removed, files_removed, file_bytes_freed) = gc_trees(layout, dry_run)?;
     let store =
         BlockStore::open(layout.blocks_dir()).map_err(|e| Error::io(layout.blocks_dir(), e))?;
     let pins = Pins::open(layout.pins_dir())?;
     let roots: Vec<Cid> = pins.list()?.into_iter().map(|(c, _)| c).collect();
-    gc_store(&store, &roots, dry_run)
+    let mut report = gc_store(&store, &roots, dry_run)?;
+    report.trees_removed = trees_removed;
+    report.files_removed = files_removed;
+    report.file_bytes_freed = file_bytes_freed;
+    Ok(report)
+}
+
+/// Remove package trees no receipt lists (and half-built ones), then stored
+/// files whose only link is their own name in `files/`.
+fn gc_trees(layout: &Layout, dry_run: bool) -> Result<(usize, usize, u64), Error> {
+    let used: HashSet<String> = installed::list(layout)?
+        .into_iter()
+        .flat_map(|r| r.versions.into_keys())
+        .collect();
+    let mut trees = 0;
+    let pkgs = layout.pkgs_dir();
+    if let Ok(entries) = fs::read_dir(&pkgs) {
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if used.contains(&name) {
+                continue;
+            }
+            trees += 1;
+            if !dry_run {
+                unpack::remove_tree(&entry.path())?;
+            }
+        }
+    }
+    let (mut files, mut bytes) = (0, 0);
+    let files_dir = layout.files_dir();
+    if let Ok(entries) = fs::read_dir(&files_dir) {
+        for entry in entries.flatten() {
+            let Ok(meta) = entry.metadata() else { continue };
+            let stray = entry.file_name().to_string_lossy().starts_with(".tmp-");
+            if meta.nlink() > 1 && !stray {
+                continue;
+            }
+            files += 1;
+            bytes += meta.len();
+            if !dry_run {
+                fs::remove_file(entry.path()).map_err(|e| Error::io(entry.path(), e))?;
+            }
+        }
+    }
+    Ok((trees, files, bytes))
 }
 
 /// Collect garbage in `store`, keeping what `roots` reach.

@@ -85,7 +85,7 @@ pub fn cat(
 
 /// A failure inside `io::copy` is either the reader's (a missing or corrupt
 /// block, carried as the io::Error's inner error) or the writer's.
-fn read_or_write_error(e: io::Error, cid: &Cid) -> Error {
+pub(crate) fn read_or_write_error(e: io::Error, cid: &Cid) -> Error {
     match e
         .get_ref()
         .and_then(|inner| inner.downcast_ref::<reader::ReadError>())
@@ -210,7 +210,7 @@ pub fn check_symlink(rel: &[String], target: &str) -> Result<(), Error> {
     Ok(())
 }
 
-fn rename_noreplace(from: &Path, to: &Path) -> io::Result<()> {
+pub(crate) fn rename_noreplace(from: &Path, to: &Path) -> io::Result<()> {
     use std::ffi::CString;
     use std::os::unix::ffi::OsStrExt;
     let from_c = CString::new(from.as_os_str().as_bytes()).map_err(io::Error::other)?;

@@ -22,6 +22,30 @@ pub trait Progress {
     fn finish(&self) {}
 }
 
+/// How a long, multi-step operation (install, remove, …) talks to the user:
+/// status lines, warnings, questions and progress. The CLI implements it
+/// over its printer and dialoguer; tests and scripts use [`Quiet`].
+pub trait Ui {
+    /// A step: a right-aligned verb and its object (`Installing hello 1.0.0`).
+    fn status(&self, _verb: &str, _message: &str) {}
+    /// Something the user should know that does not stop the operation.
+    fn warn(&self, _message: &str) {}
+    /// Ask a yes/no question. Without a terminal to ask on, the answer is no.
+    fn confirm(&self, _question: &str) -> bool {
+        false
+    }
+    /// Where byte progress goes.
+    fn progress(&self) -> &dyn Progress {
+        &NoProgress
+    }
+}
+
+/// A [`Ui`] that says nothing and answers no.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Quiet;
+
+impl Ui for Quiet {}
+
 /// Progress that goes nowhere.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct NoProgress;
@@ -30,11 +54,24 @@ impl Progress for NoProgress {}
 
 pub mod add;
 pub mod car;
+pub mod cmdindex;
+pub mod cnf;
+pub mod doctor;
 pub mod execute;
+pub mod fetch;
 pub mod gc;
 pub mod get;
+pub mod hooks;
+pub mod install;
+pub mod installed;
+pub mod journal;
 pub mod keystore;
+pub mod lock;
 pub mod pack;
 pub mod pins;
 pub mod publish;
+pub mod query;
 pub mod registry;
+pub mod resolve;
+pub mod unpack;
+pub mod verify;

@@ -253,7 +253,7 @@ impl Registry {
                     // package's succession statements lead from it to the
                     // current one (releases made before a rotation).
                     Err(IndexError::PublisherMismatch { .. })
-                        if self.rotated_from(store, doc, &signed.release().publisher)? => {}
+                        if rotated_from(store, doc, &signed.release().publisher)? => {}
                     Err(e) => return Err(self.index_err(e)),
                 }
                 if let Some(missing) = super::car::first_missing(store, &entry.package)? {
@@ -263,20 +263,6 @@ impl Registry {
             }
         }
         Ok(report)
-    }
-
-    /// Whether `doc`'s succession statements lead from `signer` to its publisher.
-    fn rotated_from(
-        &self,
-        store: &BlockStore,
-        doc: &crate::trust::index::PackageDoc,
-        signer: &str,
-    ) -> Result<bool, Error> {
-        let mut statements = Vec::new();
-        for cid in &doc.successions {
-            statements.push(KeySuccession::decode(&store.get(cid)?)?);
-        }
-        Ok(succeeds(signer, &doc.publisher, &statements))
     }
 
     /// Write a CAR rooted at the latest index: the root, its package documents,
@@ -304,4 +290,26 @@ pub struct VerifyReport {
     pub sequence: u64,
     pub packages: usize,
     pub releases: usize,
+}
+
+/// The key succession statements a package document links, oldest first.
+pub fn successions(
+    store: &BlockStore,
+    doc: &crate::trust::index::PackageDoc,
+) -> Result<Vec<KeySuccession>, Error> {
+    let mut statements = Vec::new();
+    for cid in &doc.successions {
+        statements.push(KeySuccession::decode(&store.get(cid)?)?);
+    }
+    Ok(statements)
+}
+
+/// Whether `doc`'s succession statements lead from `signer` to its publisher
+/// (a release made before a key rotation).
+pub fn rotated_from(
+    store: &BlockStore,
+    doc: &crate::trust::index::PackageDoc,
+    signer: &str,
+) -> Result<bool, Error> {
+    Ok(succeeds(signer, &doc.publisher, &successions(store, doc)?))
 }

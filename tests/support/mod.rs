@@ -53,6 +53,9 @@ pub struct TestEnv {
     pub cache: PathBuf,
     /// Scratch space for test inputs and outputs (`TestEnv::path`).
     pub work: PathBuf,
+    /// `IPKG_BIN_DIR`: where command links go (never the real
+    /// `/usr/local/bin`, even when the tests run as root).
+    pub bin: PathBuf,
     extra_env: Vec<(OsString, OsString)>,
 }
 
@@ -67,6 +70,7 @@ impl TestEnv {
             data: base.join("home/.local/share"),
             cache: base.join("home/.cache"),
             work: base.join("work"),
+            bin: base.join("bin"),
             root,
             extra_env: Vec::new(),
         };
@@ -115,6 +119,7 @@ impl TestEnv {
             .env("XDG_DATA_HOME", &self.data)
             .env("XDG_CACHE_HOME", &self.cache)
             .env("IPKG_PREFIX", &self.prefix)
+            .env("IPKG_BIN_DIR", &self.bin)
             .env("TMPDIR", self.root.path())
             .env("NO_COLOR", "1")
             .env("RUST_BACKTRACE", "1")

@@ -48,7 +48,7 @@ use super::add::{AddOptions, ModePolicy, add_path};
 use super::pins::Pins;
 use super::{Error, Layout, NoProgress};
 
-pub use sandboxed::{HookRun, SandboxOptions, run_hook_sandboxed, run_sandboxed};
+pub use sandboxed::{SandboxOptions, run_sandboxed};
 
 /// `SOURCE_DATE_EPOCH` inside a pure run: 1980-01-01T00:00:00Z, the earliest
 /// time a zip file can hold.
@@ -460,61 +460,6 @@ fn check_limits(program: &str, outcome: &RunOutcome, limits: &ExecLimits) -> Res
         }),
         None => Ok(()),
     }
-}
-
-/// Resolve `target` to a package directory (or program file) on disk and the
-/// command inside it, relative to it, for `run` and `run --sandbox`:
-///
-/// - `CID`, `CID/path`, `/ipfs/CID/...`: materialised from the store under
-///   `<prefix>/.ipkg/run/<cid>`;
-/// - a path (it contains `/` or starts with `.`): used where it is, not added;
-/// - a bare name: the installed package `<prefix>/<name>`, else a local path
-///   of that name.
-pub fn resolve_package(
-    layout: &Layout,
-    store: &BlockStore,
-    target: &str,
-) -> Result<(PathBuf, String), Error> {
-    if let Some((cid, path)) = parse_cid_path(target) {
-        let dir = materialise(layout, store, &cid)?;
-        let rel = package_command(&dir, &path, target)?;
-        return Ok((dir, rel));
-    }
-    let looks_like_path = target.contains('/') || target.starts_with('.');
-    let installed = layout.prefix.join(target);
-    let dir = if !looks_like_path
-        && crate::trust::manifest::check_package_name(target).is_ok()
-        && installed.exists()
-    {
-        installed
-    } else if Path::new(target).exists() {
-        PathBuf::from(target)
-    } else {
-        return Err(Error::Usage(format!(
-            "`{target}` is not a CID, an installed package or an existing path"
-        )));
-    };
-    let dir = dir.canonicalize().map_err(|e| Error::io(&dir, e))?;
-    let rel = package_command(&dir, "", target)?;
-    Ok((dir, rel))
-}
-
-/// Run `command` (relative to `pkg_dir`; `""` when `pkg_dir` is the program
-/// file) directly, without a sandbox, and return its exit code.
-pub fn run_plain(pkg_dir: &Path, command: &str, args: &[String]) -> Result<i32, Error> {
-    use std::os::unix::process::ExitStatusExt;
-    let program = if command.is_empty() {
-        pkg_dir.to_path_buf()
-    } else {
-        pkg_dir.join(command)
-    };
-    let status = std::process::Command::new(&program)
-        .args(args)
-        .status()
-        .map_err(|e| Error::io(&program, e))?;
-    Ok(status
-        .code()
-        .unwrap_or_else(|| 128 + status.signal().unwrap_or(0)))
 }
 
 pub(crate) fn show_bytes(n: u64) -> String {
