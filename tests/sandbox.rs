@@ -510,6 +510,16 @@ fn run_sandbox_hides_the_host() {
     let out = env.ipkg(["run", "--sandbox", "probe"]);
     out.success();
     assert!(out.stdout.contains("pkg-write no"), "{}", out.describe());
+
+    // An installed package as the program of a pure run (host tools are not
+    // there: the script's shell comes from the busybox rootfs).
+    let rootfs = busybox_rootfs(&env);
+    let out = env.ipkg([
+        "run", "--pure", "--rootfs", &rootfs, "probe", "--", "/output",
+    ]);
+    out.success();
+    let cid = out.stdout_trimmed();
+    assert_eq!(cat(&env, &format!("{cid}/from-sandbox")), "written\n");
 }
 
 #[test]

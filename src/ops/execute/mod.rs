@@ -165,7 +165,10 @@ pub fn run_pure(layout: &Layout, opts: &PureOptions) -> Result<PureOutcome, Erro
         .map(|i| resolve_ref(&store, layout, i, Role::Input))
         .transpose()?;
     let package = match &opts.program {
-        Program::Package(p) => Some(resolve_ref(&store, layout, p, Role::Program)?),
+        Program::Package(p) => Some(match installed_tree(layout, p) {
+            Some((cid, _)) => (cid, String::new()),
+            None => resolve_ref(&store, layout, p, Role::Program)?,
+        }),
         _ => None,
     };
     let resolved = Resolved {
@@ -206,7 +209,10 @@ pub fn run_pure(layout: &Layout, opts: &PureOptions) -> Result<PureOutcome, Erro
     };
     let (pkg_dir, command) = match (&opts.program, package.as_ref()) {
         (Program::Package(shown), Some((cid, path))) => {
-            let dir = materialise(layout, &store, cid)?;
+            let dir = match installed_tree(layout, shown) {
+                Some((_, tree)) => tree,
+                None => materialise(layout, &store, cid)?,
+            };
             let rel = package_command(&dir, path, shown)?;
             let command = if rel.is_empty() {
                 "/pkg".to_string()
@@ -535,6 +541,17 @@ impl Role {
             },
         }
     }
+}
+
+/// An installed package by name: `<prefix>/<name>` links to
+/// `.ipkg/pkgs/<cid>`, which gives both its CID and its unpacked tree.
+fn installed_tree(layout: &Layout, name: &str) -> Option<(Cid, PathBuf)> {
+    crate::trust::manifest::check_package_name(name).ok()?;
+    let link = layout.package_link(name);
+    let target = fs::read_link(&link).ok()?;
+    let cid = crate::content::cid::parse(target.file_name()?.to_str()?).ok()?;
+    let tree = link.canonicalize().ok()?;
+    Some((cid, tree))
 }
 
 /// `CID`, `CID/path`, `/ipfs/CID/path`, `ipfs://CID/path`, or a local path
