@@ -36,9 +36,9 @@
 //!
 //! # Limits, and how each is enforced
 //!
-//! - **timeout**: ipkg waits on a pidfd and SIGKILLs bubblewrap when the time
-//!   is up; bubblewrap's child dies with it, and with it the whole PID
-//!   namespace.
+//! - **timeout**: ipkg waits on a pidfd and SIGKILLs bubblewrap's child (by
+//!   pidfd: it only dies with its parent once set up) and bubblewrap when the
+//!   time is up; the PID namespace dies with its init.
 //! - **memory** and **pids**: a cgroup when ipkg can make one (cgroup v2 with
 //!   the controllers delegated to the caller's cgroup, or a writable cgroup v1
 //!   `memory`/`pids` hierarchy, which is what root usually has). The cgroup
@@ -52,10 +52,15 @@
 //!   *per user namespace*, so the count is the sandbox's own and the caller's
 //!   other processes do not eat into it. The kernel exempts real uid 0 from
 //!   `RLIMIT_NPROC`, so root without a writable cgroup has no process limit;
-//!   [`probe`] reports that. A hit `RLIMIT_NPROC` is seen by sampling the
-//!   process tree; a hit `RLIMIT_AS` cannot be seen from outside (allocations
-//!   just fail), so [`RunOutcome::memory_exceeded`] stays false and callers
-//!   say that the limit was in force when the program failed.
+//!   [`probe`] reports that. A full sandbox is seen by counting the entries
+//!   of its own `/proc` (zombies included, as the kernel counts them), but a
+//!   fork bomb that kills its own shell may end before a look; a hit
+//!   `RLIMIT_AS` cannot be seen from outside (allocations just fail). So
+//!   under [`Enforcement::Rlimit`] callers treat a failure while a limit was
+//!   in force as a probable hit (`ops::execute::limit_reason`).
+//! - A process limit that is reached (cgroup `pids.events`, or the count)
+//!   ends the run at once: the program could not do what it meant to, and a
+//!   fork bomb should not linger until the timeout.
 //! - **file size**: `RLIMIT_FSIZE` on bubblewrap and everything under it; a
 //!   write past it kills the writer with `SIGXFSZ`, which
 //!   [`RunOutcome::file_size_exceeded`] reports. Callers that cap a whole
