@@ -116,9 +116,19 @@ fn seed_example_output_and_memo() {
     assert_eq!(third.stdout_trimmed(), cid);
     assert!(third.stderr.contains("Finished"), "{}", third.describe());
 
-    // The output is pinned, so gc keeps it.
+    // The output is pinned, so gc keeps it; the rootfs materialised for
+    // running is a cache gc clears, made again from the store next time.
     env.ipkg(["gc"]).success();
     assert_eq!(cat(&env, &format!("{cid}/test")), "blabla\n");
+    let run_cache = env.prefix.join(".ipkg/run");
+    assert_eq!(
+        std::fs::read_dir(&run_cache)
+            .map(|d| d.count())
+            .unwrap_or(0),
+        0
+    );
+    let fourth = execute(&env, &rootfs, &input, &["--no-cache"], script);
+    assert_eq!(fourth.success().stdout_trimmed(), cid);
 }
 
 /// The input is readable at /input; the exit code is the program's, and the
