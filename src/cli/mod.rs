@@ -18,6 +18,7 @@ mod car;
 mod cat;
 mod command_not_found;
 mod doctor;
+mod execute;
 mod gc;
 mod get;
 mod history;
@@ -150,18 +151,28 @@ enum Command {
     /// What the shell hooks call when a command is missing.
     #[command(hide = true, name = "command-not-found")]
     NotFound(command_not_found::Args),
+    /// Run ROOTFS's `/sbin/init` as a pure computation over INPUT; print the
+    /// CID of its `/output`.
+    Execute(execute::Args),
 }
 
 /// Everything a command needs besides its own arguments.
 pub struct Ctx {
     pub printer: Printer,
     overrides: Overrides,
+    /// The exit code of a command that succeeded but passes on a program's.
+    exit: std::cell::Cell<i32>,
 }
 
 impl Ctx {
     /// The resolved prefix and bin dir.
     pub fn layout(&self) -> Result<Layout, Error> {
         Layout::resolve(&self.overrides)
+    }
+
+    /// Exit with `code` once the command returns `Ok` (a program's status).
+    pub fn set_exit(&self, code: i32) {
+        self.exit.set(code);
     }
 }
 
@@ -199,6 +210,7 @@ pub fn main() -> i32 {
             api: cli.api,
             gateways: cli.gateways,
         },
+        exit: std::cell::Cell::new(0),
     };
     let result = match cli.command {
         Command::Install(args) => install::run(args, &ctx),
@@ -225,12 +237,13 @@ pub fn main() -> i32 {
         Command::Key(cmd) => key::run(cmd, &ctx),
         Command::Registry(cmd) => registry::run(cmd, &ctx),
         Command::Serve(args) => serve::run(args, &ctx),
+        Command::Execute(args) => execute::run(args, &ctx),
         Command::Update(args) => update::run(args, &ctx),
         Command::ShellInit(args) => shell_init::run(args, &ctx),
         Command::NotFound(args) => return command_not_found::run(args, &ctx.overrides),
     };
     match result {
-        Ok(()) => 0,
+        Ok(()) => ctx.exit.get(),
         Err(e) if is_broken_pipe(&e) => 0,
         Err(e) => {
             let hint = e.hint();

@@ -9,6 +9,10 @@
 //! | 4 | verification failed (a hash, a signature, a rollback) |
 //! | 5 | unsafe input refused (a hostile path or symlink) |
 //! | 6 | a conflict (the destination exists, a file ipkg does not own) |
+//! | 7 | a sandbox limit stopped the program (time, memory, processes, output size) |
+//!
+//! A program run by `ipkg run` or `ipkg execute` that exits on its own passes
+//! its exit status through instead.
 
 use std::path::PathBuf;
 
@@ -29,6 +33,7 @@ pub enum ExitCode {
     Verification = 4,
     Unsafe = 5,
     Conflict = 6,
+    Limit = 7,
 }
 
 /// An operation failed.
@@ -101,6 +106,24 @@ pub enum Error {
     },
     #[error(transparent)]
     Succession(Box<SuccessionError>),
+    #[error(transparent)]
+    Sandbox(#[from] crate::sandbox::SandboxError),
+    #[error("`{program}` was stopped: {reason}")]
+    LimitHit { program: String, reason: String },
+    #[error("the output of `{program}` is {size} bytes, over the limit of {limit} bytes")]
+    OutputTooLarge {
+        program: String,
+        size: u64,
+        limit: u64,
+    },
+    #[error("`{program}`: {reason}")]
+    NoCommand { program: String, reason: String },
+    #[error("`{program}` is not reproducible: the first run gave `{first}`, the second `{second}`")]
+    NotReproducible {
+        program: String,
+        first: String,
+        second: String,
+    },
     #[error("`{cid}` is not an ipkg package: {reason}")]
     NotAPackage {
         cid: crate::content::Cid,
@@ -281,6 +304,9 @@ impl Error {
                 _ => ExitCode::Verification,
             },
             Error::Succession(_) => ExitCode::Verification,
+            Error::LimitHit { .. } | Error::OutputTooLarge { .. } => ExitCode::Limit,
+            Error::NoCommand { .. } => ExitCode::NotFound,
+            Error::NotReproducible { .. } => ExitCode::Verification,
             Error::NotAPackage { .. }
             | Error::PublisherChanged { .. }
             | Error::VerifyFailed { .. } => ExitCode::Verification,
@@ -325,6 +351,11 @@ impl Error {
             ),
             (Error::Index { source, .. }, _) if matches!(**source, IndexError::VersionExists { .. }) => Some(
                 "a published version never changes: bump `version` in `ipkg.toml`, or yank the old one with `ipkg publish --yank`"
+                    .into(),
+            ),
+            (Error::Sandbox(e), _) => e.hint(),
+            (Error::LimitHit { .. } | Error::OutputTooLarge { .. }, _) => Some(
+                "raise the limit (`--timeout`, `--memory`, `--pids`, `--max-output`) if the program needs more"
                     .into(),
             ),
             (Error::CommandIndex { .. }, _) => Some("rebuild it with `ipkg update`".into()),

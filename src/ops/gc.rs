@@ -59,8 +59,9 @@ pub fn gc(layout: &Layout, dry_run: bool) -> Result<GcReport, Error> {
     Ok(report)
 }
 
-/// Remove package trees no receipt lists (and half-built ones), then stored
-/// files whose only link is their own name in `files/`.
+/// Remove package trees no receipt lists (and half-built ones), the trees
+/// cached for pure runs, then stored files whose only link is their own name
+/// in `files/`.
 fn gc_trees(layout: &Layout, dry_run: bool) -> Result<(usize, usize, u64), Error> {
     let used: HashSet<String> = installed::list(layout)?
         .into_iter()
@@ -74,6 +75,20 @@ fn gc_trees(layout: &Layout, dry_run: bool) -> Result<(usize, usize, u64), Error
             if used.contains(&name) {
                 continue;
             }
+            trees += 1;
+            if !dry_run {
+                unpack::remove_tree(&entry.path())?;
+            }
+        }
+    }
+    // Trees materialised for `run --pure` and `execute` (rootfs and inputs)
+    // are caches: made again from the store when needed. A pure run holds
+    // the store lock, which gc holds exclusively, so none is in use.
+    for cache in [
+        layout.state_root().join("run"),
+        layout.state_root().join("execute/rootfs"),
+    ] {
+        for entry in fs::read_dir(&cache).into_iter().flatten().flatten() {
             trees += 1;
             if !dry_run {
                 unpack::remove_tree(&entry.path())?;

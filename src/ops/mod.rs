@@ -60,6 +60,7 @@ pub mod car;
 pub mod cmdindex;
 pub mod cnf;
 pub mod doctor;
+pub mod execute;
 pub mod fetch;
 pub mod gc;
 pub mod get;

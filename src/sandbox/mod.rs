@@ -36,9 +36,9 @@
 //!
 //! # Limits, and how each is enforced
 //!
-//! - **timeout**: ipkg waits on a pidfd and SIGKILLs bubblewrap when the time
-//!   is up; bubblewrap's child dies with it, and with it the whole PID
-//!   namespace.
+//! - **timeout**: ipkg waits on a pidfd and SIGKILLs bubblewrap's child (by
+//!   pidfd: it only dies with its parent once set up) and bubblewrap when the
+//!   time is up; the PID namespace dies with its init.
 //! - **memory** and **pids**: a cgroup when ipkg can make one (cgroup v2 with
 //!   the controllers delegated to the caller's cgroup, or a writable cgroup v1
 //!   `memory`/`pids` hierarchy, which is what root usually has). The cgroup
@@ -52,10 +52,15 @@
 //!   *per user namespace*, so the count is the sandbox's own and the caller's
 //!   other processes do not eat into it. The kernel exempts real uid 0 from
 //!   `RLIMIT_NPROC`, so root without a writable cgroup has no process limit;
-//!   [`probe`] reports that. A hit `RLIMIT_NPROC` is seen by sampling the
-//!   process tree; a hit `RLIMIT_AS` cannot be seen from outside (allocations
-//!   just fail), so [`RunOutcome::memory_exceeded`] stays false and callers
-//!   say that the limit was in force when the program failed.
+//!   [`probe`] reports that. A full sandbox is seen by counting the entries
+//!   of its own `/proc` (zombies included, as the kernel counts them), but a
+//!   fork bomb that kills its own shell may end before a look; a hit
+//!   `RLIMIT_AS` cannot be seen from outside (allocations just fail). So
+//!   under [`Enforcement::Rlimit`] callers treat a failure while a limit was
+//!   in force as a probable hit (`ops::execute::limit_reason`).
+//! - A process limit that is reached (cgroup `pids.events`, or the count)
+//!   ends the run at once: the program could not do what it meant to, and a
+//!   fork bomb should not linger until the timeout.
 //! - **file size**: `RLIMIT_FSIZE` on bubblewrap and everything under it; a
 //!   write past it kills the writer with `SIGXFSZ`, which
 //!   [`RunOutcome::file_size_exceeded`] reports. Callers that cap a whole
@@ -90,6 +95,8 @@ pub enum SandboxError {
         "bubblewrap could not create the sandbox (exit status {code}): user namespaces may be unavailable"
     )]
     Setup { code: i32 },
+    #[error("bubblewrap cannot create namespaces here: {reason}")]
+    NoNamespaces { reason: String },
     #[error("the sandbox needs `{}`, which does not exist", path.display())]
     MissingPath { path: PathBuf },
     #[error("waiting for the sandbox failed")]
@@ -104,7 +111,7 @@ impl SandboxError {
                 "install bubblewrap (`apt-get install bubblewrap`, `dnf install bubblewrap`), or point `IPKG_BWRAP` at it"
                     .into(),
             ),
-            SandboxError::Setup { .. } => Some(
+            SandboxError::Setup { .. } | SandboxError::NoNamespaces { .. } => Some(
                 "see bubblewrap's message above; run `ipkg doctor`. Unprivileged user namespaces must be allowed (`sysctl kernel.unprivileged_userns_clone=1`, and on Ubuntu `kernel.apparmor_restrict_unprivileged_userns=0` or an AppArmor profile for bwrap)"
                     .into(),
             ),
@@ -608,20 +615,33 @@ impl Sandbox {
             _ => None,
         };
         let pidfd = pidfd_open(child.id() as i32);
+        let inner_pidfd = inner_pid.and_then(pidfd_open);
         let deadline = limits.timeout.map(|t| start + t);
+        // A process limit that is reached ends the run: the program could not
+        // do what it meant to, and a fork bomb should not linger until the
+        // timeout.
+        let watch_pids = limits.pids.is_some() && (sampler.is_some() || cgroup.is_some());
         let mut timed_out = false;
+        let mut pids_hit = false;
         let status = loop {
             if let Some(status) = child.try_wait().map_err(SandboxError::Wait)? {
                 break status;
             }
             if let Some(s) = sampler.as_mut() {
                 s.sample();
+                pids_hit = s.hit;
+            } else if watch_pids && let Some(c) = &cgroup {
+                pids_hit = c.pids_exceeded();
             }
             let now = Instant::now();
-            if let Some(d) = deadline
-                && now >= d
-            {
-                timed_out = true;
+            let out_of_time = deadline.is_some_and(|d| now >= d);
+            if out_of_time || pids_hit {
+                timed_out = out_of_time && !pids_hit;
+                // bubblewrap's child only dies with its parent once it is set
+                // up: kill it first, by pidfd so a reused pid is never hit.
+                if let Some(fd) = &inner_pidfd {
+                    pidfd_kill(fd);
+                }
                 let _ = child.kill();
                 if let Some(c) = &cgroup {
                     c.kill_all();
@@ -630,6 +650,15 @@ impl Sandbox {
             }
             let mut wait = deadline.map_or(Duration::from_secs(3600), |d| d - now);
             if sampler.is_some() {
+                // Fork bombs burst at once and may burn out within
+                // milliseconds: look closely at first.
+                let step = if now - start < Duration::from_millis(500) {
+                    1
+                } else {
+                    5
+                };
+                wait = wait.min(Duration::from_millis(step));
+            } else if watch_pids {
                 wait = wait.min(Duration::from_millis(10));
             }
             match &pidfd {
@@ -640,6 +669,10 @@ impl Sandbox {
         let elapsed = start.elapsed();
 
         if inner_pid.is_none() && !status.success() && !timed_out {
+            // Say why when it is the usual reason: no user namespaces.
+            if let Err(reason) = probe::userns_check(&bwrap) {
+                return Err(SandboxError::NoNamespaces { reason });
+            }
             return Err(SandboxError::Setup {
                 code: status.code().unwrap_or(1),
             });
@@ -655,7 +688,7 @@ impl Sandbox {
             status,
             timed_out,
             memory_exceeded,
-            pids_exceeded: cg_pids || sampler.is_some_and(|s| s.hit),
+            pids_exceeded: cg_pids || pids_hit,
             file_size_exceeded,
             enforcement,
             elapsed,
@@ -724,6 +757,19 @@ fn pidfd_open(pid: i32) -> Option<OwnedFd> {
     }
 }
 
+fn pidfd_kill(fd: &OwnedFd) {
+    // SAFETY: pidfd_send_signal takes a pidfd, a signal, no siginfo, no flags.
+    unsafe {
+        libc::syscall(
+            libc::SYS_pidfd_send_signal,
+            fd.as_raw_fd(),
+            libc::SIGKILL,
+            std::ptr::null::<libc::siginfo_t>(),
+            0,
+        );
+    }
+}
+
 fn poll_readable(fd: &OwnedFd, wait: Duration) {
     let mut p = libc::pollfd {
         fd: fd.as_raw_fd(),
@@ -737,23 +783,29 @@ fn poll_readable(fd: &OwnedFd, wait: Duration) {
     }
 }
 
-/// Counts the processes in the sandbox's PID namespace, to tell when
-/// `RLIMIT_NPROC` was reached (the kernel does not say). Only used under
-/// rlimits, where the processes are the caller's own and so readable.
+/// Counts the processes of the sandbox, zombies included as the kernel
+/// counts them, to tell when `RLIMIT_NPROC` was reached: the kernel does not
+/// say. It reads the sandbox's own `/proc` (through `/proc/PID/root`), which
+/// lists exactly the sandbox's PID namespace, once bubblewrap has mounted it
+/// there. Only used under rlimits.
 struct ProcSampler {
     root: i32,
+    proc_dir: PathBuf,
+    /// The sandbox's `/proc` is in place (before that, `/proc/PID/root` is
+    /// still the host's root).
+    ready: bool,
     limit: usize,
     hit: bool,
-    ns: Option<PathBuf>,
 }
 
 impl ProcSampler {
     fn new(root: i32, limit: usize) -> ProcSampler {
         ProcSampler {
             root,
+            proc_dir: PathBuf::from(format!("/proc/{root}/root/proc")),
+            ready: false,
             limit,
             hit: false,
-            ns: None,
         }
     }
 
@@ -761,26 +813,27 @@ impl ProcSampler {
         if self.hit {
             return;
         }
-        if self.ns.is_none() {
-            self.ns = std::fs::read_link(format!("/proc/{}/ns/pid", self.root)).ok();
-        }
-        let Some(ns) = &self.ns else {
-            return;
-        };
-        let Ok(dir) = std::fs::read_dir("/proc") else {
-            return;
-        };
-        let mut count = 0usize;
-        for entry in dir.flatten() {
-            let name = entry.file_name();
-            let Some(name) = name.to_str() else { continue };
-            if !name.bytes().all(|b| b.is_ascii_digit()) {
-                continue;
-            }
-            if std::fs::read_link(entry.path().join("ns/pid")).is_ok_and(|l| &l == ns) {
-                count += 1;
+        if !self.ready {
+            // PID 1 of the procfs seen there is the sandbox's own init.
+            let theirs = std::fs::read_link(format!("/proc/{}/ns/pid", self.root));
+            let seen = std::fs::read_link(self.proc_dir.join("1/ns/pid"));
+            match (theirs, seen) {
+                (Ok(a), Ok(b)) if a == b => self.ready = true,
+                _ => return,
             }
         }
+        let Ok(dir) = std::fs::read_dir(&self.proc_dir) else {
+            return;
+        };
+        let count = dir
+            .flatten()
+            .filter(|e| {
+                e.file_name()
+                    .as_encoded_bytes()
+                    .iter()
+                    .all(u8::is_ascii_digit)
+            })
+            .count();
         if count >= self.limit {
             self.hit = true;
         }

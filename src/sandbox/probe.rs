@@ -1,6 +1,6 @@
 //! Can this machine run sandboxes? Used before a run and by `ipkg doctor`.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use super::Limits;
@@ -83,7 +83,19 @@ pub fn probe() -> Probe {
         .ok()
         .filter(|o| o.status.success())
         .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string());
-    let userns = match Command::new(&bwrap)
+    let userns = userns_check(&bwrap);
+    Probe {
+        bwrap: Some(bwrap),
+        version,
+        userns,
+        cgroup,
+        root,
+    }
+}
+
+/// Can `bwrap` make a user, PID and network namespace? `Err` holds its message.
+pub(super) fn userns_check(bwrap: &Path) -> Result<(), String> {
+    match Command::new(bwrap)
         .args([
             "--unshare-user",
             "--unshare-pid",
@@ -99,7 +111,7 @@ pub fn probe() -> Probe {
             "/dev",
             "--",
         ])
-        .arg(&bwrap)
+        .arg(bwrap)
         .arg("--version")
         .env_clear()
         .stdin(Stdio::null())
@@ -116,12 +128,5 @@ pub fn probe() -> Probe {
                 msg
             })
         }
-    };
-    Probe {
-        bwrap: Some(bwrap),
-        version,
-        userns,
-        cgroup,
-        root,
     }
 }

@@ -54,11 +54,15 @@ cp "$src" "$out/bin/busybox"
 chmod 755 "$out/bin/busybox"
 applets="sh ls echo cat cp mv rm mkdir rmdir ln grep sed awk head tail wc sort uniq tr env sleep true false test find xargs tar gzip vi"
 for a in $applets; do ln -s busybox "$out/bin/$a"; done
-ln -s ../bin/busybox "$out/sbin/init"
-cat > "$out/etc/inittab" <<'INIT'
-::sysinit:/bin/echo busybox rootfs up
-::askfirst:-/bin/sh
+# As in ipfs-execute's busybox image, init calls busybox with its arguments
+# (`ipkg execute ROOTFS INPUT sh -c '...'`), a shell when there are none. A
+# symlink would start busybox's own init, which insists on being PID 1.
+cat > "$out/sbin/init" <<'INIT'
+#!/bin/sh
+[ $# -eq 0 ] && set -- sh
+exec /bin/busybox "$@"
 INIT
+chmod 755 "$out/sbin/init"
 
 {
     echo '[package]'
