@@ -121,12 +121,18 @@ pub fn apply(layout: &Layout, tx: &Tx) -> Result<(), Error> {
     write_atomic(&journal_path(layout), &text).map_err(|e| Error::io(journal_path(layout), e))?;
     crash_point("journal");
 
+    let mut made = false;
     for l in tx.links.iter().filter(|l| l.before.is_none()) {
         if let Some(after) = &l.after {
             set_link(&tx.bin_dir, &l.command, after)?;
+            made = true;
         }
     }
-    sync_dir(&tx.bin_dir);
+    // Each fsync costs a disk round trip: only for a directory that changed
+    // (a switch between versions with the same commands changes no link).
+    if made {
+        sync_dir(&tx.bin_dir);
+    }
     crash_point("links");
 
     flip(layout, &tx.name, tx.to.as_deref())?;
@@ -137,6 +143,7 @@ pub fn apply(layout: &Layout, tx: &Tx) -> Result<(), Error> {
 
 /// Steps 3–4: everything after the commit point. Idempotent.
 fn finish(layout: &Layout, tx: &Tx) -> Result<(), Error> {
+    let mut changed = false;
     for l in tx.links.iter().filter(|l| l.before.is_some()) {
         let path = tx.bin_dir.join(&l.command);
         let now = fs::read_link(&path).ok();
@@ -145,9 +152,11 @@ fn finish(layout: &Layout, tx: &Tx) -> Result<(), Error> {
             // ours to re-point.
             Some(after) if now.as_ref() != Some(after) && (now.is_none() || now == l.before) => {
                 set_link(&tx.bin_dir, &l.command, after)?;
+                changed = true;
             }
             None if now.is_some() && now == l.before => {
                 remove_link(&path)?;
+                changed = true;
             }
             _ => {}
         }
@@ -159,10 +168,13 @@ fn finish(layout: &Layout, tx: &Tx) -> Result<(), Error> {
             let path = tx.bin_dir.join(&l.command);
             if fs::symlink_metadata(&path).is_err() {
                 set_link(&tx.bin_dir, &l.command, after)?;
+                changed = true;
             }
         }
     }
-    sync_dir(&tx.bin_dir);
+    if changed {
+        sync_dir(&tx.bin_dir);
+    }
     crash_point("relink");
 
     installed::store(layout, &tx.name, tx.receipt.as_ref())?;
@@ -186,12 +198,11 @@ fn finish(layout: &Layout, tx: &Tx) -> Result<(), Error> {
     }
     crash_point("trees");
 
+    // Not fsynced: a journal that comes back after a crash only makes the
+    // next command redo these idempotent steps.
     match fs::remove_file(journal_path(layout)) {
         Err(e) if e.kind() != io::ErrorKind::NotFound => Err(Error::io(journal_path(layout), e)),
-        _ => {
-            sync_dir(&layout.journal_dir());
-            Ok(())
-        }
+        _ => Ok(()),
     }
 }
 
