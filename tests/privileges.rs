@@ -109,7 +109,12 @@ fn an_unprivileged_user_gets_a_prefix_in_their_home() {
     }
     // `nobody` must reach the binary and the examples: copy both into a
     // directory it can read.
-    let root = temp_dir("ipkg-user-");
+    // Under /tmp, not TMPDIR: every ancestor must be searchable by `nobody`
+    // (a CI's TMPDIR may be a private 0700 directory).
+    let root = tempfile::Builder::new()
+        .prefix("ipkg-user-")
+        .tempdir_in("/tmp")
+        .expect("creating a temporary directory in /tmp");
     std::fs::set_permissions(root.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
     let bin = root.path().join("ipkg");
     std::fs::copy(ipkg_bin(), &bin).unwrap();
