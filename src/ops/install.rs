@@ -64,6 +64,24 @@ pub struct Report {
     pub dependency: bool,
 }
 
+impl Report {
+    /// A report about a version already on disk (nothing fetched or written).
+    fn of(name: &str, v: &InstalledVersion, action: &str) -> Report {
+        Report {
+            name: name.to_owned(),
+            version: v.version.to_string(),
+            cid: v.package.clone(),
+            action: action.to_owned(),
+            from: None,
+            registry: v.registry.clone(),
+            commands: v.commands.keys().cloned().collect(),
+            fetched_bytes: 0,
+            written_bytes: 0,
+            dependency: false,
+        }
+    }
+}
+
 /// The state every operation shares.
 pub struct Session<'a> {
     pub layout: &'a Layout,
@@ -116,32 +134,47 @@ pub fn install(
     ui: &dyn Ui,
 ) -> Result<Vec<Report>, Error> {
     let session = Session::open(layout, ui)?;
+    with_installer(&session, opts, specs, |inst| {
+        for spec in specs {
+            inst.install_spec(spec, "install", true)?;
+        }
+        Ok(std::mem::take(&mut inst.reports))
+    })
+}
+
+/// Build the installer every entry point shares: the configured network
+/// sources, the registries named in `specs` by key or DNSLink domain
+/// subscribed on first use, and a resolver over every known registry.
+fn with_installer<R>(
+    session: &Session<'_>,
+    opts: &Options,
+    specs: &[String],
+    f: impl FnOnce(&mut Installer<'_, '_>) -> Result<R, Error>,
+) -> Result<R, Error> {
+    let layout = session.layout;
     let net = configured_sources(layout)?;
     let sources: Vec<&dyn BlockSource> = net.iter().map(|s| s.as_ref()).collect();
-    // Registries named by key or DNSLink domain are subscribed on first use.
     for spec in specs {
-        if let Ok(super::resolve::Spec::Name {
-            registry:
-                Some(super::resolve::RegistryRef::Key(r) | super::resolve::RegistryRef::Domain(r)),
+        if let Ok(Spec::Name {
+            registry: Some(RegistryRef::Key(r) | RegistryRef::Domain(r)),
             ..
-        }) = super::resolve::parse_spec(spec)
+        }) = parse_spec(spec)
         {
-            super::subscriptions::ensure(layout, &session.store, &sources, &r, &|m| ui.warn(m))?;
+            super::subscriptions::ensure(layout, &session.store, &sources, &r, &|m| {
+                session.ui.warn(m)
+            })?;
         }
     }
     let resolver = Resolver::new(layout, &session.store, &sources)?;
     let mut inst = Installer {
-        s: &session,
+        s: session,
         resolver: &resolver,
         sources: &sources,
         opts,
         reports: Vec::new(),
         in_progress: BTreeSet::new(),
     };
-    for spec in specs {
-        inst.install_spec(spec, "install", true)?;
-    }
-    Ok(inst.reports)
+    f(&mut inst)
 }
 
 struct Installer<'s, 'a> {
@@ -187,17 +220,7 @@ impl Installer<'_, '_> {
 
     fn install_candidate(&mut self, c: Candidate, op: &str, explicit: bool) -> Result<(), Error> {
         let ui = self.s.ui;
-        if !c.vouched() && !self.opts.allow_unsigned {
-            let question = format!(
-                "`{}` ({}) is not vouched for by any registry you trust. Install it anyway?",
-                c.shown, c.package
-            );
-            if self.opts.dry_run || !ui.confirm(&question) {
-                return Err(Error::Unsigned {
-                    what: c.shown.clone(),
-                });
-            }
-        }
+        self.consent(&c, "Install")?;
         let cache = unpack::BlockCache::new(&self.s.store);
         let (scanned, fetched) = self.fetch_and_scan(&c, &cache)?;
         let m = &scanned.manifest;
@@ -397,6 +420,24 @@ impl Installer<'_, '_> {
             unpacked.bytes_written,
             !explicit,
         ));
+        Ok(())
+    }
+
+    /// Content no trusted registry vouches for needs `--allow-unsigned` or
+    /// a yes (never given in a dry run).
+    fn consent(&self, c: &Candidate, verb: &str) -> Result<(), Error> {
+        if c.vouched() || self.opts.allow_unsigned {
+            return Ok(());
+        }
+        let question = format!(
+            "`{}` ({}) is not vouched for by any registry you trust. {verb} it anyway?",
+            c.shown, c.package
+        );
+        if self.opts.dry_run || !self.s.ui.confirm(&question) {
+            return Err(Error::Unsigned {
+                what: c.shown.clone(),
+            });
+        }
         Ok(())
     }
 
@@ -727,21 +768,12 @@ pub fn switch(
         allow_downgrade: true,
         ..opts.clone()
     };
-    let net = configured_sources(layout)?;
-    let sources: Vec<&dyn BlockSource> = net.iter().map(|s| s.as_ref()).collect();
-    let resolver = Resolver::new(layout, &session.store, &sources)?;
-    let mut inst = Installer {
-        s: &session,
-        resolver: &resolver,
-        sources: &sources,
-        opts: &opts,
-        reports: Vec::new(),
-        in_progress: BTreeSet::new(),
-    };
-    inst.install_spec(&spec, "switch", true)?;
-    inst.reports
-        .pop()
-        .ok_or_else(|| Error::Usage("nothing was switched".into()))
+    with_installer(&session, &opts, std::slice::from_ref(&spec), |inst| {
+        inst.install_spec(&spec, "switch", true)?;
+        inst.reports
+            .pop()
+            .ok_or_else(|| Error::Usage("nothing was switched".into()))
+    })
 }
 
 /// `ipkg rollback NAME`: back to the version before the last change.
@@ -771,16 +803,8 @@ fn switch_installed(
     let name = &receipt.name;
     let from = receipt.current()?.clone();
     let base = Report {
-        name: name.clone(),
-        version: to.version.to_string(),
-        cid: to.package.clone(),
-        action: "unchanged".into(),
         from: Some(from.version.to_string()),
-        registry: to.registry.clone(),
-        commands: to.commands.keys().cloned().collect(),
-        fetched_bytes: 0,
-        written_bytes: 0,
-        dependency: false,
+        ..Report::of(name, to, "unchanged")
     };
     if receipt.current == to.package {
         return Ok(base);
@@ -885,18 +909,7 @@ pub fn remove(
         name: name.to_owned(),
     })?;
     let current = receipt.current()?.clone();
-    let mut report = Report {
-        name: name.to_owned(),
-        version: current.version.to_string(),
-        cid: current.package.clone(),
-        action: "removed".into(),
-        from: None,
-        registry: current.registry.clone(),
-        commands: current.commands.keys().cloned().collect(),
-        fetched_bytes: 0,
-        written_bytes: 0,
-        dependency: false,
-    };
+    let mut report = Report::of(name, &current, "removed");
     if let Some(v) = &opts.version {
         let v = semver::Version::parse(v.trim_start_matches('='))
             .map_err(|e| Error::Usage(format!("`{v}` is not a version: {e}")))?;
@@ -1067,61 +1080,43 @@ pub fn upgrade(
     ui: &dyn Ui,
 ) -> Result<Vec<Report>, Error> {
     let session = Session::open(layout, ui)?;
-    let net = configured_sources(layout)?;
-    let sources: Vec<&dyn BlockSource> = net.iter().map(|s| s.as_ref()).collect();
-    let resolver = Resolver::new(layout, &session.store, &sources)?;
     let receipts = installed::load_named(layout, names)?;
     let opts = Options {
         allow_downgrade: false,
         ..opts.clone()
     };
-    let mut inst = Installer {
-        s: &session,
-        resolver: &resolver,
-        sources: &sources,
-        opts: &opts,
-        reports: Vec::new(),
-        in_progress: BTreeSet::new(),
-    };
-    for r in receipts {
-        let current = r.current()?.clone();
-        let Some(registry) = current.registry.clone() else {
-            if !names.is_empty() {
-                ui.warn(&format!(
-                    "`{}` was not installed from a registry; nothing to upgrade it from",
-                    r.name
-                ));
-            }
-            continue;
-        };
-        let spec = Spec::Name {
-            registry: Some(RegistryRef::Alias(registry)),
-            name: r.name.clone(),
-            req: semver::VersionReq::STAR,
-        };
-        let candidate = resolver.resolve(&spec, &r.name)?;
-        let newer = candidate
-            .version
-            .as_ref()
-            .is_some_and(|v| v > &current.version);
-        if !newer {
-            inst.reports.push(Report {
+    with_installer(&session, &opts, &[], |inst| {
+        for r in receipts {
+            let current = r.current()?.clone();
+            let Some(registry) = current.registry.clone() else {
+                if !names.is_empty() {
+                    ui.warn(&format!(
+                        "`{}` was not installed from a registry; nothing to upgrade it from",
+                        r.name
+                    ));
+                }
+                continue;
+            };
+            let spec = Spec::Name {
+                registry: Some(RegistryRef::Alias(registry)),
                 name: r.name.clone(),
-                version: current.version.to_string(),
-                cid: current.package.clone(),
-                action: "unchanged".into(),
-                from: None,
-                registry: current.registry.clone(),
-                commands: current.commands.keys().cloned().collect(),
-                fetched_bytes: 0,
-                written_bytes: 0,
-                dependency: !r.explicit,
-            });
-            continue;
+                req: semver::VersionReq::STAR,
+            };
+            let candidate = inst.resolver.resolve(&spec, &r.name)?;
+            let newer = candidate
+                .version
+                .as_ref()
+                .is_some_and(|v| v > &current.version);
+            if newer {
+                inst.install_candidate(candidate, "upgrade", r.explicit)?;
+            } else {
+                let mut unchanged = Report::of(&r.name, &current, "unchanged");
+                unchanged.dependency = !r.explicit;
+                inst.reports.push(unchanged);
+            }
         }
-        inst.install_candidate(candidate, "upgrade", r.explicit)?;
-    }
-    Ok(inst.reports)
+        Ok(std::mem::take(&mut inst.reports))
+    })
 }
 
 /// A program ready to run: its package tree and the file to execute.
@@ -1161,43 +1156,25 @@ pub fn prepare_run(
         });
     }
     let session = Session::open(layout, ui)?;
-    let net = configured_sources(layout)?;
-    let sources: Vec<&dyn BlockSource> = net.iter().map(|s| s.as_ref()).collect();
-    let resolver = Resolver::new(layout, &session.store, &sources)?;
-    let mut inst = Installer {
-        s: &session,
-        resolver: &resolver,
-        sources: &sources,
-        opts,
-        reports: Vec::new(),
-        in_progress: BTreeSet::new(),
-    };
-    let spec = parse_spec(what)?;
-    let c = match &spec {
-        Spec::Dir(dir) => inst.pack_dir(dir, what)?,
-        other => resolver.resolve(other, what)?,
-    };
-    if !c.vouched() && !opts.allow_unsigned {
-        let question = format!(
-            "`{what}` ({}) is not vouched for by any registry you trust. Run it anyway?",
-            c.package
-        );
-        if !ui.confirm(&question) {
-            return Err(Error::Unsigned {
-                what: what.to_owned(),
-            });
-        }
-    }
-    let (scanned, _) = inst.fetch_and_scan(&c, &session.store)?;
-    let (tree, _) = unpack::materialize(layout, &session.store, &scanned, false, ui.progress())?;
-    let m = &scanned.manifest;
-    let (cmd, path) = pick_command(&m.package.name, &m.commands, command)?;
-    Ok(Runnable {
-        name: m.package.name.clone(),
-        version: m.package.version.clone(),
-        program: tree.join(path),
-        tree,
-        command: cmd,
+    let spec_list = [what.to_owned()];
+    with_installer(&session, opts, &spec_list, |inst| {
+        let c = match parse_spec(what)? {
+            Spec::Dir(dir) => inst.pack_dir(&dir, what)?,
+            other => inst.resolver.resolve(&other, what)?,
+        };
+        inst.consent(&c, "Run")?;
+        let (scanned, _) = inst.fetch_and_scan(&c, &session.store)?;
+        let (tree, _) =
+            unpack::materialize(layout, &session.store, &scanned, false, ui.progress())?;
+        let m = &scanned.manifest;
+        let (cmd, path) = pick_command(&m.package.name, &m.commands, command)?;
+        Ok(Runnable {
+            name: m.package.name.clone(),
+            version: m.package.version.clone(),
+            program: tree.join(path),
+            tree,
+            command: cmd,
+        })
     })
 }
 

@@ -24,7 +24,7 @@ use crate::content::reader::{self, FileReader, NodeKind};
 use crate::content::{BlockGet, Cid};
 use crate::trust::manifest::{Manifest, MemTree};
 
-use super::get::{check_symlink, read_or_write_error, rename_noreplace};
+use super::get::{check_symlink, read_or_write_error, rename_noreplace, renameat2};
 use super::{Error, Layout, Progress};
 
 /// The manifest file at a package's root.
@@ -231,7 +231,7 @@ pub fn materialize(
         // The old tree's root must be writable to move it out of the way.
         fs::set_permissions(&dest, fs::Permissions::from_mode(0o755))
             .map_err(|err| Error::io(&dest, err))?;
-        exchange(&staged, &dest).map_err(|err| Error::io(&dest, err))?;
+        renameat2(&staged, &dest, libc::RENAME_EXCHANGE).map_err(|err| Error::io(&dest, err))?;
         seal(&dest)?;
         report.existed = true;
         remove_tree(&staged)?;
@@ -315,29 +315,6 @@ fn place_file(
     match fs::hard_link(dest, &stored) {
         Err(err) if err.kind() != io::ErrorKind::AlreadyExists => Err(Error::io(&stored, err)),
         _ => Ok(()),
-    }
-}
-
-/// Swap two paths atomically (`renameat2(RENAME_EXCHANGE)`).
-fn exchange(a: &Path, b: &Path) -> io::Result<()> {
-    use std::ffi::CString;
-    use std::os::unix::ffi::OsStrExt;
-    let a_c = CString::new(a.as_os_str().as_bytes()).map_err(io::Error::other)?;
-    let b_c = CString::new(b.as_os_str().as_bytes()).map_err(io::Error::other)?;
-    // SAFETY: both are valid NUL-terminated paths that outlive the call.
-    let rc = unsafe {
-        libc::renameat2(
-            libc::AT_FDCWD,
-            a_c.as_ptr(),
-            libc::AT_FDCWD,
-            b_c.as_ptr(),
-            libc::RENAME_EXCHANGE,
-        )
-    };
-    if rc == 0 {
-        Ok(())
-    } else {
-        Err(io::Error::last_os_error())
     }
 }
 

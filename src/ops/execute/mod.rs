@@ -231,20 +231,8 @@ pub fn run_pure(layout: &Layout, opts: &PureOptions) -> Result<PureOutcome, Erro
     }
 
     let pins = Pins::open(layout.pins_dir())?;
-    let first = run_once(
-        layout,
-        &store,
-        &pins,
-        &key,
-        &resolved,
-        rootfs_dir.as_deref(),
-        input_dir.as_deref(),
-        pkg_dir.as_deref(),
-        &command,
-        opts,
-    )?;
-    let second = if opts.check {
-        Some(run_once(
+    let run = || {
+        run_once(
             layout,
             &store,
             &pins,
@@ -255,10 +243,10 @@ pub fn run_pure(layout: &Layout, opts: &PureOptions) -> Result<PureOutcome, Erro
             pkg_dir.as_deref(),
             &command,
             opts,
-        )?)
-    } else {
-        None
+        )
     };
+    let first = run()?;
+    let second = if opts.check { Some(run()?) } else { None };
     // A result worth remembering: both runs agree, or there was one.
     if second
         .as_ref()
