@@ -1,7 +1,7 @@
 //! The CAR reader on hostile and broken input: every failure is a typed error
 //! that names its offset (and CID), never a panic; plus round-trip properties.
 
-use std::path::{Path, PathBuf};
+mod support;
 
 use ipkg::content::MAX_BLOCK_SIZE;
 use ipkg::content::car::{
@@ -12,13 +12,8 @@ use ipkg::content::cid::{self, Cid, Codec, cid_of};
 use proptest::prelude::*;
 
 fn vector(name: &str) -> Vec<u8> {
-    let beside = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/vectors/car");
-    let dir = if beside.is_dir() {
-        beside
-    } else {
-        PathBuf::from("/work/shared/vectors/car")
-    };
-    std::fs::read(dir.join(name)).unwrap()
+    let path = support::shared_vectors("car").join(name);
+    std::fs::read(&path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()))
 }
 
 fn varint(mut n: u64) -> Vec<u8> {

@@ -6,8 +6,10 @@
 //! and which linked blocks are absent. UnixFS extraction of these trees (and
 //! refusing `outside-root.car`'s `../foo`) is tested where extraction lives.
 
+mod support;
+
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 
 use ipkg::content::car::{CarReader, CarWriter, read_all};
@@ -15,12 +17,7 @@ use ipkg::content::cid::{self, Cid};
 use ipkg::content::{Block, BlockGet, GetError};
 
 fn vectors_dir() -> PathBuf {
-    let beside = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/vectors/car");
-    if beside.is_dir() {
-        beside
-    } else {
-        PathBuf::from("/work/shared/vectors/car")
-    }
+    support::shared_vectors("car")
 }
 
 /// Every fixture: (file, root as `ipfs dag import`/go-car reads it, number of
@@ -235,8 +232,7 @@ struct Kubo {
 
 impl Kubo {
     fn new() -> Option<Kubo> {
-        if Command::new("ipfs").arg("version").output().is_err() {
-            eprintln!("skipping: `ipfs` (Kubo) is not on PATH");
+        if !support::kubo_available() {
             return None;
         }
         let kubo = Kubo {

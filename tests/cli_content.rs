@@ -10,13 +10,7 @@ use std::path::PathBuf;
 use support::TestEnv;
 
 fn vector(name: &str) -> PathBuf {
-    let here = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/vectors/car");
-    let dir = if here.is_dir() {
-        here
-    } else {
-        PathBuf::from("/work/shared/vectors/car")
-    };
-    dir.join(name)
+    support::shared_vectors("car").join(name)
 }
 
 fn code(out: &support::Output) -> i32 {

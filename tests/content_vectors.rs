@@ -6,6 +6,8 @@
 //!   same data generators (ChaCha20 keystream keyed by sha256(seed), zero nonce;
 //!   file names from that keystream over `AlphabetEasy`).
 
+mod support;
+
 use std::fs;
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -18,12 +20,7 @@ use ipkg::content::{BlockSink, MemSink, NullSink};
 use sha2::{Digest, Sha256};
 
 fn shared_dir() -> PathBuf {
-    let local = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared");
-    if local.join("vectors").is_dir() {
-        local
-    } else {
-        PathBuf::from("/work/shared")
-    }
+    support::shared_dir()
 }
 
 /// A small recursive walker, enough for the corpus (the real one lives in ops).

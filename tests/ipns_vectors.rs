@@ -2,7 +2,9 @@
 //! records of the ipfs/specs conformance suite), plus round trips, tampering,
 //! size and expiry, and a property test that nothing panics on arbitrary bytes.
 
-use std::path::{Path, PathBuf};
+mod support;
+
+use std::path::PathBuf;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use ipkg::names::ipns::{self, IpnsError, MAX_RECORD_SIZE, Record};
@@ -10,12 +12,7 @@ use ipkg::trust::keys::Keypair;
 use proptest::prelude::*;
 
 fn vectors_dir() -> PathBuf {
-    let beside = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/vectors/ipns");
-    if beside.is_dir() {
-        beside
-    } else {
-        PathBuf::from("/work/shared/vectors/ipns")
-    }
+    support::shared_vectors("ipns")
 }
 
 /// Each vector's case suffix and what verification must give: `Ok(value)` or

@@ -799,15 +799,11 @@ fn what_the_user_reads() {
 /// Run `ipkg ARGS` in a real terminal (tmux), answer `keys` at its prompt,
 /// and return the screen once it printed `EXIT=<code>`.
 fn in_terminal(env: &TestEnv, args: &[&str], keys: &str, wait_for_prompt: &str) -> String {
-    let have_tmux = Command::new("tmux")
-        .arg("-V")
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !have_tmux {
-        assert!(!support::in_ci(), "tmux is needed for this test under CI");
+    if !support::tmux_available() {
         return String::new();
     }
-    let socket = env.root().join("tmux.sock");
+    // A server of its own for every call: the test runs this twice.
+    let mut tmux = support::Tmux::new(env.root());
     let mut line = vec![
         "env".to_owned(),
         "-i".into(),
@@ -816,6 +812,7 @@ fn in_terminal(env: &TestEnv, args: &[&str], keys: &str, wait_for_prompt: &str) 
         format!("IPKG_PREFIX={}", env.prefix.display()),
         format!("IPKG_BIN_DIR={}", env.bin.display()),
         format!("XDG_CONFIG_HOME={}", env.config.display()),
+        "IPKG_NO_DEFAULT_SOURCES=1".into(),
         "TERM=xterm-256color".into(),
         "NO_COLOR=1".into(),
         support::ipkg_bin().display().to_string(),
@@ -828,17 +825,8 @@ fn in_terminal(env: &TestEnv, args: &[&str], keys: &str, wait_for_prompt: &str) 
             .collect::<Vec<_>>()
             .join(" ")
     );
-    let tmux = |a: &[&str]| {
-        Command::new("tmux")
-            .arg("-S")
-            .arg(&socket)
-            .args(a)
-            .output()
-            .expect("running tmux")
-    };
-    let started = tmux(&[
-        "-f",
-        "/dev/null",
+    let mut start = tmux.command();
+    start.args([
         "new-session",
         "-d",
         "-x",
@@ -849,12 +837,11 @@ fn in_terminal(env: &TestEnv, args: &[&str], keys: &str, wait_for_prompt: &str) 
         "-c",
         &script,
     ]);
-    assert!(started.status.success(), "{started:?}");
-    let screen = || String::from_utf8_lossy(&tmux(&["capture-pane", "-p"]).stdout).into_owned();
+    tmux.start(start);
     let wait = |needle: &str| {
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
         loop {
-            let s = screen();
+            let s = tmux.screen(&[]);
             if s.contains(needle) {
                 return s;
             }
@@ -866,9 +853,9 @@ fn in_terminal(env: &TestEnv, args: &[&str], keys: &str, wait_for_prompt: &str) 
         }
     };
     wait(wait_for_prompt);
-    tmux(&["send-keys", keys, "Enter"]);
+    tmux.run(&["send-keys", keys, "Enter"]).success();
     let s = wait("EXIT=");
-    tmux(&["kill-server"]);
+    tmux.kill();
     s
 }
 

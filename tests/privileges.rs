@@ -14,7 +14,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use support::{in_ci, ipkg_bin, temp_dir};
+use support::{ipkg_bin, temp_dir};
 
 fn is_root() -> bool {
     // SAFETY: geteuid cannot fail.
@@ -75,7 +75,7 @@ fn expect_cycle(stdout: &str, prefix: &str, bin: &str) {
 #[test]
 fn root_uses_the_system_prefix() {
     if !is_root() {
-        eprintln!("skipped: needs root (a private mount namespace over /opt)");
+        support::skip("root", "needs root (a private mount namespace over /opt)");
         return;
     }
     let home = temp_dir("ipkg-root-home-");
@@ -86,6 +86,7 @@ fn root_uses_the_system_prefix() {
     let out = Command::new("unshare")
         .args(["--mount", "--propagation", "private", "sh", "-c", &script])
         .env_clear()
+        .env("IPKG_NO_DEFAULT_SOURCES", "1")
         .env("PATH", "/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin")
         .env("HOME", home.path())
         .env("IPKG_CONFIG", "/dev/null")
@@ -104,7 +105,7 @@ fn root_uses_the_system_prefix() {
 fn an_unprivileged_user_gets_a_prefix_in_their_home() {
     if !is_root() {
         // Every other test already runs unprivileged with a temporary prefix.
-        eprintln!("skipped: needs root to become `nobody`");
+        support::skip("root", "needs root to become `nobody`");
         return;
     }
     // `nobody` must reach the binary and the examples: copy both into a
@@ -146,6 +147,7 @@ fn an_unprivileged_user_gets_a_prefix_in_their_home() {
         ])
         .arg(cycle_script(&bin, &ex))
         .env_clear()
+        .env("IPKG_NO_DEFAULT_SOURCES", "1")
         .env(
             "PATH",
             format!("{}:/usr/local/bin:/usr/bin:/bin", user_bin.display()),
@@ -157,8 +159,8 @@ fn an_unprivileged_user_gets_a_prefix_in_their_home() {
         .expect("running setpriv");
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
-    if !out.status.success() && stderr.contains("setpriv") && !in_ci() {
-        eprintln!("skipped: cannot drop privileges here: {stderr}");
+    if !out.status.success() && stderr.contains("setpriv") {
+        support::skip("setpriv", format!("cannot drop privileges here: {stderr}"));
         return;
     }
     assert!(out.status.success(), "{stdout}\n{stderr}");
@@ -177,7 +179,10 @@ fn an_unprivileged_user_gets_a_prefix_in_their_home() {
 #[test]
 fn a_full_disk_fails_clearly_and_keeps_what_is_installed() {
     if !is_root() {
-        eprintln!("skipped: needs root (a small tmpfs in a private mount namespace)");
+        support::skip(
+            "root",
+            "needs root (a small tmpfs in a private mount namespace)",
+        );
         return;
     }
     let root = temp_dir("ipkg-full-");
@@ -217,6 +222,7 @@ ls -A '{prefix}/.ipkg/pkgs' | grep -c tmp || true
     let out = Command::new("unshare")
         .args(["--mount", "--propagation", "private", "sh", "-c", &script])
         .env_clear()
+        .env("IPKG_NO_DEFAULT_SOURCES", "1")
         .env("PATH", "/usr/bin:/bin:/usr/sbin:/sbin")
         .env("HOME", root.path())
         .env("IPKG_CONFIG", "/dev/null")
@@ -227,8 +233,8 @@ ls -A '{prefix}/.ipkg/pkgs' | grep -c tmp || true
         .expect("running unshare");
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
-    if out.status.code() == Some(99) && !in_ci() {
-        eprintln!("skipped: cannot mount a tmpfs here: {stderr}");
+    if out.status.code() == Some(99) {
+        support::skip("tmpfs", format!("cannot mount a tmpfs here: {stderr}"));
         return;
     }
     let report = format!("--- stdout\n{stdout}--- stderr\n{stderr}");

@@ -1,7 +1,10 @@
 //! Compatibility of ipkg's keys and DAG-CBOR statements with a real Kubo.
 //!
 //! Each test runs `ipfs` offline against its own temporary repository. When
-//! `ipfs` is not on PATH the tests print a message and pass (CI has Kubo).
+//! `ipfs` is not on PATH the tests record a skip (`support::skip`), which
+//! fails them under CI (CI has Kubo).
+
+mod support;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -18,10 +21,9 @@ struct Kubo {
 }
 
 impl Kubo {
-    /// A fresh offline Kubo repository, or None (with a message) without `ipfs`.
-    fn start(test: &str) -> Option<Kubo> {
-        if Command::new("ipfs").arg("version").output().is_err() {
-            eprintln!("skipping {test}: `ipfs` (Kubo) is not on PATH");
+    /// A fresh offline Kubo repository, or None (a recorded skip) without `ipfs`.
+    fn start() -> Option<Kubo> {
+        if !support::kubo_available() {
             return None;
         }
         let kubo = Kubo {
@@ -88,7 +90,7 @@ fn path_str(p: &Path) -> &str {
 
 #[test]
 fn kubo_generated_key_imports_into_ipkg() {
-    let Some(kubo) = Kubo::start("kubo_generated_key_imports_into_ipkg") else {
+    let Some(kubo) = Kubo::start() else {
         return;
     };
     kubo.ok(&["key", "gen", "--type=ed25519", "k1"]);
@@ -143,7 +145,7 @@ fn kubo_generated_key_imports_into_ipkg() {
 
 #[test]
 fn ipkg_generated_key_imports_into_kubo() {
-    let Some(kubo) = Kubo::start("ipkg_generated_key_imports_into_kubo") else {
+    let Some(kubo) = Kubo::start() else {
         return;
     };
     let key = Keypair::generate().unwrap();
@@ -175,7 +177,7 @@ fn ipkg_generated_key_imports_into_kubo() {
 
 #[test]
 fn kubo_reads_signed_statements_as_dag_cbor() {
-    let Some(kubo) = Kubo::start("kubo_reads_signed_statements_as_dag_cbor") else {
+    let Some(kubo) = Kubo::start() else {
         return;
     };
     let publisher = Keypair::from_seed(&[21; 32]);

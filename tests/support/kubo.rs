@@ -17,7 +17,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use super::{Output, http, in_ci, run, temp_dir};
+use super::{Output, http, run, temp_dir};
 
 /// The Kubo version CI builds and the tests are written against.
 pub const KUBO_VERSION: &str = "0.42.0";
@@ -25,14 +25,15 @@ pub const KUBO_VERSION: &str = "0.42.0";
 /// How long a daemon may take to answer its API.
 const DAEMON_START_TIMEOUT: Duration = Duration::from_secs(90);
 
-/// Whether `ipfs` is on `PATH`. When it is not, this prints
-/// `skipped: ipfs not on PATH` and returns false so the test can return early,
-/// except under CI (`CI` set), where Kubo is always installed and a missing
-/// `ipfs` fails the test.
+/// Whether `ipfs` is on `PATH`. When it is not, this records a skip (key
+/// `ipfs`, see [`skip`](super::skip())) and returns false so the test can
+/// return early; under CI (`CI` set), where Kubo is always installed, the
+/// skip fails the test.
 ///
 /// ```ignore
 /// if !kubo_available() { return; }
 /// ```
+#[track_caller]
 pub fn kubo_available() -> bool {
     static VERSION: OnceLock<Option<String>> = OnceLock::new();
     let version = VERSION.get_or_init(|| {
@@ -58,11 +59,11 @@ pub fn kubo_available() -> bool {
             }
             true
         }
-        None if in_ci() => {
-            panic!("ipfs not on PATH but CI is set: .ci/run must install Kubo {KUBO_VERSION}")
-        }
         None => {
-            eprintln!("skipped: ipfs not on PATH");
+            super::skip(
+                "ipfs",
+                format!("ipfs (Kubo) is not on PATH; .ci/run installs Kubo {KUBO_VERSION}"),
+            );
             false
         }
     }

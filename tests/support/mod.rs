@@ -10,6 +10,10 @@
 //! - [`tree`]: [`gen_tree`], deterministic random trees from a seed, and
 //!   [`assert_same_tree`].
 //! - [`http`]: a minimal HTTP/1.1 client over a raw TCP stream, for loopback APIs.
+//! - [`skip()`]: the one way a test skips at runtime (printed, logged to
+//!   `IPKG_SKIP_LOG`, a failure under CI unless allowed).
+//! - [`tmux`]: [`Tmux`], a private tmux server per terminal session.
+//! - [`shared_dir`]: the `../shared` folder beside the checkout.
 //!
 //! Every helper panics with a message that says what failed; tests are expected
 //! to let those panics through.
@@ -23,6 +27,8 @@ pub mod http;
 pub mod kubo;
 pub mod netns;
 pub mod serve;
+pub mod skip;
+pub mod tmux;
 pub mod tree;
 
 use std::ffi::{OsStr, OsString};
@@ -34,6 +40,10 @@ use std::time::{Duration, Instant};
 
 #[allow(unused_imports)]
 pub use self::kubo::{Kubo, kubo_available};
+#[allow(unused_imports)]
+pub use self::skip::skip;
+#[allow(unused_imports)]
+pub use self::tmux::{Tmux, tmux_available};
 #[allow(unused_imports)]
 pub use self::tree::{Compare, TreeSpec, assert_same_tree, gen_tree};
 
@@ -136,6 +146,8 @@ impl TestEnv {
             .env("TMPDIR", self.root.path())
             .env("NO_COLOR", "1")
             .env("RUST_BACKTRACE", "1")
+            // Only the sources a test configures: never built-in public ones.
+            .env("IPKG_NO_DEFAULT_SOURCES", "1")
             .current_dir(&self.work)
             .stdin(Stdio::null());
         for (k, v) in &self.extra_env {
@@ -342,6 +354,38 @@ fn describe_command(cmd: &Command) -> String {
         s.push_str(&arg.to_string_lossy());
     }
     s
+}
+
+/// The shared folder (`vectors/`, `DESIGN.md`, …) the tests read:
+/// `$IPKG_SHARED_DIR` when set, else `shared/` beside the checkout (the
+/// folder that holds the workspace's `Cargo.lock`). Panics, naming the path
+/// it looked at, when the folder has no `vectors/`.
+pub fn shared_dir() -> PathBuf {
+    let dir = match std::env::var_os("IPKG_SHARED_DIR").filter(|v| !v.is_empty()) {
+        Some(dir) => PathBuf::from(dir),
+        None => {
+            let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
+            let checkout = manifest
+                .ancestors()
+                .find(|d| d.join("Cargo.lock").is_file())
+                .unwrap_or(manifest);
+            checkout.join("../shared")
+        }
+    };
+    if !dir.join("vectors").is_dir() {
+        panic!(
+            "the shared test vectors are missing: {} has no vectors/ folder. \
+             The tests read the `shared` folder beside the checkout; \
+             put it there or set IPKG_SHARED_DIR to it",
+            dir.display()
+        );
+    }
+    dir
+}
+
+/// A file or folder in [`shared_dir`]'s `vectors/`, e.g. `car/basic.car`.
+pub fn shared_vectors(rel: impl AsRef<Path>) -> PathBuf {
+    shared_dir().join("vectors").join(rel)
 }
 
 /// True when running under CI (`CI` set to anything but empty, `0` or
