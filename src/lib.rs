@@ -23,9 +23,10 @@
 //!   Pure: never opens a file or a socket.
 
 pub mod cli;
-pub mod content;
-pub mod names;
 pub mod ops;
-pub mod sandbox;
 pub mod sources;
-pub mod trust;
+
+pub use ipkg_content as content;
+pub use ipkg_names as names;
+pub use ipkg_sandbox as sandbox;
+pub use ipkg_trust as trust;

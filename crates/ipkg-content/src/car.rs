@@ -28,7 +28,7 @@
 //!
 //! Non-goals:
 //! - I/O: everything works over `std::io::Read`/`Write` or byte slices; opening
-//!   files belongs to [`crate::sources`]. Readers over files should be wrapped in
+//!   files belongs to the caller (ipkg's `sources`). Readers over files should be wrapped in
 //!   a `BufReader` (varints are read a byte at a time).
 //! - The CARv2 index: it is ignored on read (it is only a seek accelerator and is
 //!   not covered by any hash), and CARv2 is never written. Reading is sequential;
@@ -919,8 +919,8 @@ fn read_v2_header<R: Read>(src: &mut Source<R>) -> Result<CarV2Header, CarError>
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::content::Codec;
-    use crate::content::cid::cid_of;
+    use crate::Codec;
+    use crate::cid::cid_of;
 
     fn car_of(roots: &[Cid], blocks: &[(Cid, Vec<u8>)]) -> Vec<u8> {
         let mut w = CarWriter::new(Vec::new(), roots).unwrap();

@@ -205,7 +205,7 @@ pub fn parse_cid_bytes(bytes: &[u8]) -> Result<Cid, DagPbError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::content::{Codec, cid::cid_of};
+    use crate::{Codec, cid::cid_of};
     use proptest::prelude::*;
 
     fn some_cid(i: u8) -> Cid {

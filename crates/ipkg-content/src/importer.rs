@@ -537,7 +537,7 @@ impl DirBuilder {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::content::{MemSink, NullSink};
+    use crate::{MemSink, NullSink};
 
     #[test]
     fn well_known_cids() {
@@ -605,7 +605,7 @@ mod tests {
 #[cfg(test)]
 mod parallel_tests {
     use super::*;
-    use crate::content::MemSink;
+    use crate::MemSink;
 
     /// `push_chunks` (hashing on several threads) must give exactly the blocks,
     /// in exactly the order, that one `push_chunk` per chunk gives.

@@ -1,12 +1,17 @@
 //! Content: CIDs, dag-pb, UnixFS import and export, HAMT directories and CAR files.
 //!
+//! The content layer of [ipkg](https://crates.io/crates/ipkg), usable on its own;
+//! ipkg re-exports it as `ipkg::content`.
+//!
 //! Goals: CIDs byte-identical to Kubo's for the same input and import settings
 //! (see [`profile`]), decoders that accept anything Kubo or a gateway may serve and
 //! reject what would be unsafe, and memory that stays flat as files grow.
 //!
 //! Non-goals: I/O. Nothing in this layer opens a file or a socket. The importer
 //! takes chunks and hands finished blocks to a [`BlockSink`]; the reader asks a
-//! [`BlockGet`] for blocks. [`crate::sources`] and [`crate::ops`] provide those.
+//! [`BlockGet`] for blocks. Callers provide those (in ipkg: its `sources` and
+//! `ops` modules). The crate depends on no file, socket or async crate, and CI
+//! checks that it stays so (`cargo tree -p ipkg-content -e normal`).
 
 pub mod car;
 pub mod cid;

@@ -617,9 +617,9 @@ impl<G: BlockGet> io::Read for FileReader<G> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::content::importer::{DirBuilder, FileBuilder, Imported, import_bytes, symlink};
-    use crate::content::profile::{HamtEstimate, Profile};
-    use crate::content::{MemSink, cid::cid_of};
+    use crate::importer::{DirBuilder, FileBuilder, Imported, import_bytes, symlink};
+    use crate::profile::{HamtEstimate, Profile};
+    use crate::{MemSink, cid::cid_of};
     use proptest::prelude::*;
     use std::collections::{BTreeMap, HashMap};
     use std::io::Read;

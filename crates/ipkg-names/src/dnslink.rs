@@ -3,7 +3,7 @@
 //! `dnslink=/ipns/<name>` or `dnslink=/ipfs/<cid>`.
 //!
 //! Pure: this module parses the TXT strings a resolver found; looking them
-//! up is `ops::names`. When a domain has several `dnslink=` values, the
+//! up is ipkg's `ops::resolve::names`. When a domain has several `dnslink=` values, the
 //! lexicographically first one wins, as Kubo and the spec do, so every
 //! client picks the same one.
 

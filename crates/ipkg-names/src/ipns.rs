@@ -37,8 +37,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use serde::de::{self, Deserializer, Visitor};
 use serde::{Deserialize, Serialize};
 
-use crate::content::varint::{self, Reader, WT_LEN, WT_VARINT, WireError};
-use crate::trust::keys::{KeyError, Keypair, PublicKey};
+use ipkg_content::varint::{self, Reader, WT_LEN, WT_VARINT, WireError};
+use ipkg_trust::keys::{KeyError, Keypair, PublicKey};
 
 /// Largest record accepted, in bytes (spec §"Record Size Limit").
 pub const MAX_RECORD_SIZE: usize = 10 * 1024;
@@ -471,9 +471,9 @@ fn value_path(value: &[u8]) -> Result<String, String> {
             .map(str::to_owned)
             .map_err(|_| "the path is not UTF-8".to_owned());
     }
-    let cid = crate::content::cid::Cid::try_from(value)
+    let cid = ipkg_content::cid::Cid::try_from(value)
         .map_err(|e| format!("neither a path nor a binary CID: {e}"))?;
-    Ok(format!("/ipfs/{}", crate::content::cid::to_string(&cid)))
+    Ok(format!("/ipfs/{}", ipkg_content::cid::to_string(&cid)))
 }
 
 /// Index of the best record: highest sequence, then latest validity; on a full
@@ -852,7 +852,7 @@ mod tests {
     #[test]
     fn legacy_value_forms() {
         assert_eq!(value_path(b"").unwrap(), NOOP_VALUE);
-        let cid = crate::content::cid::parse("bafkqaaa").unwrap();
+        let cid = ipkg_content::cid::parse("bafkqaaa").unwrap();
         assert_eq!(value_path(&cid.to_bytes()).unwrap(), "/ipfs/bafkqaaa");
         assert!(value_path(&[b'/', 0xff]).is_err());
         assert!(value_path(b"nonsense").is_err());

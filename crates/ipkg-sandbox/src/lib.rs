@@ -1,13 +1,16 @@
 //! Sandboxes: run a program under bubblewrap with only what it needs.
 //!
-//! This layer sits beside [`crate::sources`]: it does I/O (it spawns `bwrap`,
+//! The sandbox layer of [ipkg](https://crates.io/crates/ipkg), usable on its own;
+//! ipkg re-exports it as `ipkg::sandbox`.
+//!
+//! This layer sits beside ipkg's `sources`: it does I/O (it spawns `bwrap`,
 //! writes cgroup files) and knows nothing about packages, stores or CIDs.
-//! Operations ([`crate::ops`]) decide *what* a sandbox sees; this module only
+//! The caller (ipkg's `ops`) decides *what* a sandbox sees; this crate only
 //! builds the `bwrap` command line, applies limits, waits and reports.
 //!
 //! ```no_run
 //! use std::time::Duration;
-//! use ipkg::sandbox::{Limits, Sandbox};
+//! use ipkg_sandbox::{Limits, Sandbox};
 //!
 //! let outcome = Sandbox::new()
 //!     .ro_bind("/srv/rootfs", "/")
@@ -19,7 +22,7 @@
 //!     .limits(Limits { timeout: Some(Duration::from_secs(10)), ..Limits::default() })
 //!     .run("/sbin/init", &["echo", "hi"])?;
 //! assert!(outcome.success());
-//! # Ok::<(), ipkg::sandbox::SandboxError>(())
+//! # Ok::<(), ipkg_sandbox::SandboxError>(())
 //! ```
 //!
 //! # What every sandbox gets
@@ -57,7 +60,7 @@
 //!   fork bomb that kills its own shell may end before a look; a hit
 //!   `RLIMIT_AS` cannot be seen from outside (allocations just fail). So
 //!   under [`Enforcement::Rlimit`] callers treat a failure while a limit was
-//!   in force as a probable hit (`ops::execute::limit_reason`).
+//!   in force as a probable hit (ipkg: `ops::execute::limit_reason`).
 //! - A process limit that is reached (cgroup `pids.events`, or the count)
 //!   ends the run at once: the program could not do what it meant to, and a
 //!   fork bomb should not linger until the timeout.

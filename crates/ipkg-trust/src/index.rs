@@ -15,21 +15,21 @@
 //!   signature ties the package tree to the publisher key.
 //!
 //! Anti-rollback, fork and expiry rules are [`check_update`]; publisher
-//! pinning is [`crate::trust::succession::check_publisher`].
+//! pinning is [`crate::succession::check_publisher`].
 
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::content::cid::{Block, Cid, Codec, cid_of};
-use crate::trust::cbor;
-use crate::trust::format_time;
-use crate::trust::keys::{Keypair, PublicKey};
-use crate::trust::manifest::{self, Manifest};
-use crate::trust::release::{SignedRelease, serde_bytes_opt};
-use crate::trust::succession::{KeySuccession, succeeds};
+use ipkg_content::cid::{Block, Cid, Codec, cid_of};
+use crate::cbor;
+use crate::format_time;
+use crate::keys::{Keypair, PublicKey};
+use crate::manifest::{self, Manifest};
+use crate::release::{SignedRelease, serde_bytes_opt};
+use crate::succession::{KeySuccession, succeeds};
 
-pub use crate::trust::succession::{PublisherCheck, check_publisher};
+pub use crate::succession::{PublisherCheck, check_publisher};
 
 /// Domain-separation prefix of index signatures.
 pub const INDEX_SIGNATURE_PREFIX: &[u8] = b"ipkg-index-v1:";
@@ -883,7 +883,7 @@ impl RegistryIndex {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::trust::release::Release;
+    use crate::release::Release;
 
     fn rel(key: &Keypair, name: &str, v: &str, tree: &[u8]) -> SignedRelease {
         SignedRelease::sign(

@@ -28,7 +28,7 @@ use ed25519_dalek::pkcs8::spki::der::pem::LineEnding;
 use ed25519_dalek::pkcs8::{DecodePrivateKey, EncodePrivateKey, KeypairBytes};
 use ed25519_dalek::{Signature, SigningKey, VerifyingKey};
 
-use crate::content::cid::{Cid, Codec, IDENTITY};
+use ipkg_content::cid::{Cid, Codec, IDENTITY};
 
 /// libp2p `KeyType` value for ed25519 (`crypto.proto`).
 pub const KEY_TYPE_ED25519: u64 = 1;
@@ -70,7 +70,9 @@ pub struct Keypair {
 }
 
 impl Keypair {
-    /// A new key from the operating system's random source.
+    /// A new key from the operating system's random source (feature `os-rng`;
+    /// without it, make the seed elsewhere and use [`Keypair::from_seed`]).
+    #[cfg(feature = "os-rng")]
     pub fn generate() -> Result<Keypair, KeyError> {
         let mut seed = [0u8; 32];
         getrandom::fill(&mut seed).map_err(|e| KeyError::Random(e.to_string()))?;

@@ -1,7 +1,13 @@
 //! Trust: manifests, release statements, the registry index, keys and signatures.
 //!
+//! The trust layer of [ipkg](https://crates.io/crates/ipkg), usable on its own;
+//! ipkg re-exports it as `ipkg::trust`.
+//!
 //! Everything here is pure: it takes bytes and returns values, and never opens a
-//! file or a socket. Callers in [`crate::ops`] do the I/O.
+//! file or a socket. Callers (ipkg's `ops`) do the I/O. The crate depends on no
+//! file, socket or async crate (CI checks `cargo tree -p ipkg-trust -e normal`);
+//! the one exception is opt-in: the `os-rng` feature adds
+//! [`keys::Keypair::generate`], which asks the operating system for randomness.
 //!
 //! - [`manifest`]: `ipkg.toml`, parsed and checked against a package tree
 //!   (`spec/manifest.md` is the normative text).

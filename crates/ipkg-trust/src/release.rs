@@ -16,14 +16,14 @@
 //! A [`SignedRelease`] value always carries a valid signature: the only ways to
 //! get one are [`SignedRelease::sign`] and [`SignedRelease::decode`], which
 //! verifies. Whether the signer is the *right* publisher for the package is a
-//! policy question answered by [`crate::trust::succession::check_publisher`].
+//! policy question answered by [`crate::succession::check_publisher`].
 
 use serde::{Deserialize, Serialize};
 
-use crate::content::cid::{Cid, Codec, cid_of};
-use crate::trust::cbor;
-use crate::trust::keys::{Keypair, PublicKey};
-use crate::trust::manifest;
+use ipkg_content::cid::{Cid, Codec, cid_of};
+use crate::cbor;
+use crate::keys::{Keypair, PublicKey};
+use crate::manifest;
 
 /// Domain-separation prefix of release signatures.
 pub const RELEASE_SIGNATURE_PREFIX: &[u8] = b"ipkg-release-v1:";

@@ -12,10 +12,10 @@ use std::collections::{BTreeSet, VecDeque};
 
 use serde::{Deserialize, Serialize};
 
-use crate::content::cid::{Cid, Codec, cid_of};
-use crate::trust::cbor;
-use crate::trust::keys::{Keypair, PublicKey};
-use crate::trust::release::{ReleaseError, SignedRelease, serde_bytes_opt};
+use ipkg_content::cid::{Cid, Codec, cid_of};
+use crate::cbor;
+use crate::keys::{Keypair, PublicKey};
+use crate::release::{ReleaseError, SignedRelease, serde_bytes_opt};
 
 /// Domain-separation prefix of succession signatures.
 pub const SUCCESSION_SIGNATURE_PREFIX: &[u8] = b"ipkg-key-succession-v1:";
@@ -232,7 +232,7 @@ pub fn check_publisher(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::trust::release::Release;
+    use crate::release::Release;
 
     fn release(key: &Keypair) -> SignedRelease {
         SignedRelease::sign(
