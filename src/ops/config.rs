@@ -81,8 +81,8 @@ pub struct Overrides {
 }
 
 /// Network settings for one run, after flags, environment and config files
-/// (`docs/network.md`). Values are as written; `ops::fetch` and
-/// `ops::names` turn them into sources and resolvers.
+/// (`docs/network.md`). Values are as written; `ops::resolve::fetch` and
+/// `ops::resolve::names` turn them into sources and resolvers.
 #[derive(Debug, Clone, Default)]
 pub struct Network {
     pub gateways: Vec<String>,

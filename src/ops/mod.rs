@@ -55,30 +55,15 @@ pub struct NoProgress;
 
 impl Progress for NoProgress {}
 
-pub mod add;
-pub mod car;
-pub mod cmdindex;
-pub mod cnf;
+// Shared by every capability.
 pub mod doctor;
-pub mod execute;
-pub mod fetch;
-pub mod gc;
-pub mod get;
-pub mod hooks;
-pub mod install;
-pub mod installed;
-pub mod journal;
-pub mod keystore;
-pub mod lock;
-pub mod names;
-pub mod pack;
 pub mod pins;
+
+// One folder per capability.
+pub mod cnf;
+pub mod content;
+pub mod execute;
+pub mod lifecycle;
 pub mod publish;
-pub mod query;
-pub mod registry;
 pub mod resolve;
-pub mod seed;
 pub mod serve;
-pub mod subscriptions;
-pub mod unpack;
-pub mod verify;

@@ -41,7 +41,7 @@ pub struct Profile {
     /// Include files and directories whose name starts with `.`.
     pub hidden: bool,
     /// Record permission bits in UnixFS `mode` (ipkg packs normalise them to
-    /// 0644/0755 first; see `ops::add`).
+    /// 0644/0755 first; see `ops::content::add`).
     pub preserve_mode: bool,
 }
 

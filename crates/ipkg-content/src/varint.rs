@@ -6,10 +6,10 @@
 //! hostile block can neither panic nor wrap a value around.
 
 /// Protobuf wire types used by dag-pb and UnixFS.
-pub(crate) const WT_VARINT: u8 = 0;
-pub(crate) const WT_FIXED64: u8 = 1;
-pub(crate) const WT_LEN: u8 = 2;
-pub(crate) const WT_FIXED32: u8 = 5;
+pub const WT_VARINT: u8 = 0;
+pub const WT_FIXED64: u8 = 1;
+pub const WT_LEN: u8 = 2;
+pub const WT_FIXED32: u8 = 5;
 
 /// Bytes an unsigned varint takes.
 pub const fn len(v: u64) -> usize {
@@ -27,12 +27,12 @@ pub fn put(out: &mut Vec<u8>, mut v: u64) {
 }
 
 /// Append a field tag.
-pub(crate) fn put_tag(out: &mut Vec<u8>, field: u32, wire_type: u8) {
+pub fn put_tag(out: &mut Vec<u8>, field: u32, wire_type: u8) {
     put(out, (u64::from(field) << 3) | u64::from(wire_type));
 }
 
 /// Append a length-delimited field.
-pub(crate) fn put_bytes(out: &mut Vec<u8>, field: u32, bytes: &[u8]) {
+pub fn put_bytes(out: &mut Vec<u8>, field: u32, bytes: &[u8]) {
     put_tag(out, field, WT_LEN);
     put(out, bytes.len() as u64);
     out.extend_from_slice(bytes);
@@ -66,7 +66,7 @@ pub fn get(buf: &[u8]) -> Result<(u64, usize), VarintError> {
 }
 
 /// A cursor over a protobuf message, yielding `(field, wire_type)` and values.
-pub(crate) struct Reader<'a> {
+pub struct Reader<'a> {
     buf: &'a [u8],
     pos: usize,
 }
@@ -89,26 +89,26 @@ pub enum WireError {
 }
 
 impl<'a> Reader<'a> {
-    pub(crate) fn new(buf: &'a [u8]) -> Self {
+    pub fn new(buf: &'a [u8]) -> Self {
         Reader { buf, pos: 0 }
     }
 
-    pub(crate) fn pos(&self) -> usize {
+    pub fn pos(&self) -> usize {
         self.pos
     }
 
-    pub(crate) fn is_empty(&self) -> bool {
+    pub fn is_empty(&self) -> bool {
         self.pos >= self.buf.len()
     }
 
-    pub(crate) fn varint(&mut self) -> Result<u64, WireError> {
+    pub fn varint(&mut self) -> Result<u64, WireError> {
         let (v, n) = get(&self.buf[self.pos..]).map_err(|e| WireError::Varint(e, self.pos))?;
         self.pos += n;
         Ok(v)
     }
 
     /// The next tag, or `None` at the end of the message.
-    pub(crate) fn tag(&mut self) -> Result<Option<(u32, u8)>, WireError> {
+    pub fn tag(&mut self) -> Result<Option<(u32, u8)>, WireError> {
         if self.is_empty() {
             return Ok(None);
         }
@@ -126,7 +126,7 @@ impl<'a> Reader<'a> {
         Ok(Some((field, (t & 7) as u8)))
     }
 
-    pub(crate) fn bytes(&mut self, field: u32) -> Result<&'a [u8], WireError> {
+    pub fn bytes(&mut self, field: u32) -> Result<&'a [u8], WireError> {
         let at = self.pos;
         let n = self.varint()?;
         let rest = self.buf.len() - self.pos;
@@ -139,7 +139,7 @@ impl<'a> Reader<'a> {
         Ok(out)
     }
 
-    pub(crate) fn fixed32(&mut self, field: u32) -> Result<u32, WireError> {
+    pub fn fixed32(&mut self, field: u32) -> Result<u32, WireError> {
         let at = self.pos;
         let b = self
             .buf
@@ -150,7 +150,7 @@ impl<'a> Reader<'a> {
     }
 
     /// Skip a field of a type this decoder does not know.
-    pub(crate) fn skip(&mut self, field: u32, wire_type: u8) -> Result<(), WireError> {
+    pub fn skip(&mut self, field: u32, wire_type: u8) -> Result<(), WireError> {
         let at = self.pos;
         match wire_type {
             WT_VARINT => {

@@ -19,9 +19,9 @@
 
 use std::collections::BTreeMap;
 
+use ipkg_content::cid::{Block, Cid, Codec, cid_of};
 use serde::{Deserialize, Serialize};
 
-use ipkg_content::cid::{Block, Cid, Codec, cid_of};
 use crate::cbor;
 use crate::format_time;
 use crate::keys::{Keypair, PublicKey};

@@ -18,9 +18,9 @@
 //! verifies. Whether the signer is the *right* publisher for the package is a
 //! policy question answered by [`crate::succession::check_publisher`].
 
+use ipkg_content::cid::{Cid, Codec, cid_of};
 use serde::{Deserialize, Serialize};
 
-use ipkg_content::cid::{Cid, Codec, cid_of};
 use crate::cbor;
 use crate::keys::{Keypair, PublicKey};
 use crate::manifest;

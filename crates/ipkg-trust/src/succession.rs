@@ -10,9 +10,9 @@
 
 use std::collections::{BTreeSet, VecDeque};
 
+use ipkg_content::cid::{Cid, Codec, cid_of};
 use serde::{Deserialize, Serialize};
 
-use ipkg_content::cid::{Cid, Codec, cid_of};
 use crate::cbor;
 use crate::keys::{Keypair, PublicKey};
 use crate::release::{ReleaseError, SignedRelease, serde_bytes_opt};

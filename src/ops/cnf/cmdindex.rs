@@ -37,8 +37,9 @@ use std::path::{Path, PathBuf};
 use crate::sources::store::{BlockStore, StoreLock};
 use crate::trust::manifest::check_command_name;
 
-use super::registry::Registry;
 use super::{Error, Layout};
+use crate::ops::publish::registry::Registry;
+use crate::ops::resolve::subscriptions;
 
 /// First bytes of every index file (format version 1).
 pub const MAGIC: &[u8; 8] = b"IPKGCNF\x01";
@@ -133,7 +134,7 @@ pub fn collect_local(
     let list = Registry::list(layout)?;
     // Subscribed registries trusted for bare names count too (`ipkg
     // registry add`); their indexes come from the store, no network.
-    let subs: Vec<_> = super::subscriptions::list(layout)?
+    let subs: Vec<_> = subscriptions::list(layout)?
         .into_iter()
         .filter(|s| s.trusted())
         .collect();

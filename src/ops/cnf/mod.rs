@@ -1,5 +1,5 @@
 //! What the command-not-found handler does with the candidates the
-//! [command index](super::cmdindex) gives: the policy, the decision, and the
+//! [command index](self::cmdindex) gives: the policy, the decision, and the
 //! one way it installs.
 //!
 //! The policy comes from the `[command-not-found]` table of the config file:
@@ -26,8 +26,10 @@ use std::process::{Command, ExitStatus, Stdio};
 
 use serde::Deserialize;
 
-use super::cmdindex::Candidate;
+use self::cmdindex::Candidate;
 use super::{Error, Layout};
+
+pub mod cmdindex;
 
 /// What to do when a missing command is in the index.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]

@@ -44,7 +44,7 @@ use crate::content::{Cid, GetError, links_of};
 use crate::sandbox::{Enforcement, Limits, RunOutcome, Sandbox, Stream};
 use crate::sources::store::{BlockStore, StoreLock};
 
-use super::add::{AddOptions, ModePolicy, add_path};
+use super::content::add::{AddOptions, ModePolicy, add_path};
 use super::pins::Pins;
 use super::{Error, Layout, NoProgress};
 
@@ -597,7 +597,7 @@ pub fn materialise(layout: &Layout, store: &BlockStore, cid: &Cid) -> Result<Pat
     }
     let parent = dest.parent().unwrap_or(Path::new("."));
     fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
-    match super::get::get(store, cid, "", &dest, &NoProgress) {
+    match super::content::get::get(store, cid, "", &dest, &NoProgress) {
         Ok(_) | Err(Error::DestExists { .. }) => Ok(dest),
         Err(e) => Err(e),
     }

@@ -17,9 +17,9 @@ use crate::sources::store::{BlockStore, StoreLock};
 
 use super::installed;
 use super::lock::PrefixLock;
-use super::pins::Pins;
 use super::unpack;
 use super::{Error, Layout};
+use crate::ops::pins::Pins;
 
 /// What a collection did (or would do, with `dry_run`).
 #[derive(Debug, Default, Clone, serde::Serialize)]

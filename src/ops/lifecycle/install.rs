@@ -18,14 +18,18 @@ use crate::sources::{BlockSource, CarSource};
 use crate::trust::manifest::{HookKind, Manifest};
 use crate::trust::succession::succeeds;
 
-use super::fetch::{configured_sources, fetch_dag};
 use super::hooks::{self, HookRun};
 use super::installed::{self, HistoryEntry, InstalledVersion, Receipt};
 use super::journal::{self, LinkChange, PinChange, Recovered, Tx};
 use super::lock::PrefixLock;
-use super::resolve::{Candidate, RegistryRef, Resolver, Spec, parse_spec};
 use super::unpack::{self, Scanned};
 use super::{Error, Layout, Ui};
+use crate::ops::content::car;
+use crate::ops::publish::{self, pack};
+use crate::ops::resolve::fetch::{configured_sources, fetch_dag};
+use crate::ops::resolve::{
+    Candidate, RegistryRef, Resolver, Spec, parse_spec, seed, subscriptions,
+};
 
 /// Choices the user made on the command line.
 #[derive(Debug, Clone, Default)]
@@ -160,7 +164,7 @@ fn with_installer<R>(
             ..
         }) = parse_spec(spec)
         {
-            super::subscriptions::ensure(layout, &session.store, &sources, &r, &|m| {
+            subscriptions::ensure(layout, &session.store, &sources, &r, &|m| {
                 session.ui.warn(m)
             })?;
         }
@@ -200,7 +204,7 @@ impl Installer<'_, '_> {
     /// Pack a package directory into the store: an unsigned candidate.
     fn pack_dir(&self, dir: &Path, shown: &str) -> Result<Candidate, Error> {
         let mut sink = self.s.store.sink();
-        let packed = super::pack::pack(dir, &mut sink, self.s.ui.progress())?;
+        let packed = pack::pack(dir, &mut sink, self.s.ui.progress())?;
         self.s
             .store
             .sync()
@@ -338,7 +342,7 @@ impl Installer<'_, '_> {
                 release: c.release.map(|r| r.to_string()),
                 registry: c.registry.clone(),
                 publisher: c.publisher.clone(),
-                installed_at: super::publish::now(),
+                installed_at: publish::now(),
                 commands: m.commands.clone(),
                 dependencies: m
                     .dependencies
@@ -356,7 +360,7 @@ impl Installer<'_, '_> {
             receipt.publisher = Some(p.clone());
         }
         receipt.history.push(HistoryEntry {
-            time: super::publish::now(),
+            time: publish::now(),
             action: if op == "install" {
                 verb_of(action).to_owned()
             } else {
@@ -381,11 +385,11 @@ impl Installer<'_, '_> {
         };
         journal::apply(self.s.layout, &tx)?;
         // Installed means seeded: a configured Kubo pins what this host runs.
-        match super::seed::seed(
+        match seed::seed(
             self.s.layout,
             &self.s.store,
             &c.package,
-            &super::seed::kubo_label(&name, &version),
+            &seed::kubo_label(&name, &version),
         ) {
             Ok(true) => ui.status("Seeded", &format!("{name} {version} (pinned in Kubo)")),
             Ok(false) => {}
@@ -461,7 +465,7 @@ impl Installer<'_, '_> {
         self.s.ui.status("Fetching", &shown);
         // Walking the DAG through `blocks` (the install's cache) keeps what a
         // warm install reads here for the scan and the unpacking.
-        let stats = if super::car::first_missing(blocks, &c.package)?.is_some() {
+        let stats = if car::first_missing(blocks, &c.package)?.is_some() {
             fetch_dag(&self.s.store, &sources, &c.package, self.s.ui.progress())?
         } else {
             crate::sources::FetchStats::default()
@@ -827,7 +831,7 @@ fn switch_installed(
     next.previous = Some(receipt.current.clone());
     next.current = to.package.clone();
     next.history.push(HistoryEntry {
-        time: super::publish::now(),
+        time: publish::now(),
         action: op.to_owned(),
         from: Some(from.version.to_string()),
         to: Some(to.version.to_string()),
@@ -881,7 +885,7 @@ fn switch_installed(
 
 /// The manifest of an unpacked tree.
 pub fn read_installed_manifest(tree: &Path) -> Result<Manifest, Error> {
-    super::pack::read_manifest(tree)
+    pack::read_manifest(tree)
 }
 
 /// What `remove` is asked to take away.
@@ -986,8 +990,7 @@ pub fn remove(
     ui.status("Removed", &format!("{name} {}{also}", current.version));
     for v in receipt.versions.values() {
         if let Ok(cid) = v.package_cid()
-            && let Err(e) =
-                super::seed::unseed(layout, &cid, &super::seed::kubo_label(name, &v.version))
+            && let Err(e) = seed::unseed(layout, &cid, &seed::kubo_label(name, &v.version))
         {
             ui.warn(&format!("{e}; `{name}` stays pinned in Kubo"));
         }

@@ -17,8 +17,8 @@ use serde::{Deserialize, Serialize};
 use crate::content::Cid;
 use crate::content::cid::parse;
 
-use super::pins::write_atomic;
 use super::{Error, Layout};
+use crate::ops::pins::write_atomic;
 
 /// One installed version of a package.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

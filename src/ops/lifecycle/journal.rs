@@ -36,8 +36,8 @@ use serde::{Deserialize, Serialize};
 use crate::content::cid::parse;
 
 use super::installed::{self, Receipt};
-use super::pins::{Pins, write_atomic};
 use super::{Error, Layout};
+use crate::ops::pins::{Pins, write_atomic};
 
 /// One command link to change.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -10,6 +10,7 @@ use super::install::read_installed_manifest;
 use super::installed::{self, HistoryEntry, Receipt};
 use super::lock::PrefixLock;
 use super::{Error, Layout};
+use crate::ops::resolve;
 
 /// One row of `ipkg list`.
 #[derive(Debug, Clone, Serialize)]
@@ -181,7 +182,7 @@ pub fn available(layout: &Layout, name: &str) -> Result<Vec<Available>, Error> {
     let store = crate::sources::store::BlockStore::open(layout.blocks_dir())
         .map_err(|e| Error::io(layout.blocks_dir(), e))?;
     let mut out = Vec::new();
-    for reg in super::resolve::known_registries(layout, &store, &[])? {
+    for reg in resolve::known_registries(layout, &store, &[])? {
         if let Some(doc) = reg.index.package(name) {
             out.push(Available {
                 name: doc.name.clone(),

@@ -24,8 +24,8 @@ use crate::content::reader::{self, FileReader, NodeKind};
 use crate::content::{BlockGet, Cid};
 use crate::trust::manifest::{Manifest, MemTree};
 
-use super::get::{check_symlink, read_or_write_error, rename_noreplace, renameat2};
 use super::{Error, Layout, Progress};
+use crate::ops::content::get::{check_symlink, read_or_write_error, rename_noreplace, renameat2};
 
 /// The manifest file at a package's root.
 pub const MANIFEST: &str = "ipkg.toml";

@@ -20,11 +20,15 @@ use crate::trust::keys::Keypair;
 use crate::trust::release::{Release, SignedRelease};
 use crate::trust::succession::KeySuccession;
 
-use super::keystore::KeyStore;
-use super::pack::pack;
+use self::keystore::KeyStore;
+use self::pack::pack;
+use self::registry::{Registry, pin_label};
 use super::pins::Pins;
-use super::registry::{Registry, pin_label};
-use super::{Error, Layout, Progress};
+use super::{Error, Layout, NoProgress, Progress};
+
+pub mod keystore;
+pub mod pack;
+pub mod registry;
 
 /// Default lifetime of a signed index.
 pub const DEFAULT_EXPIRES_DAYS: u64 = 90;

@@ -19,8 +19,8 @@ use crate::content::cid::Cid;
 use crate::content::profile::Profile;
 use crate::trust::manifest::{EntryKind, Manifest, MemTree, TreeSummary, check_command_name};
 
-use super::add::{AddOptions, ModePolicy, add_path};
 use super::{Error, Progress};
+use crate::ops::content::add::{AddOptions, ModePolicy, add_path};
 
 /// The manifest's file name at the root of a package.
 pub const MANIFEST: &str = "ipkg.toml";

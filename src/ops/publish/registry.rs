@@ -22,8 +22,9 @@ use crate::trust::index::{IndexError, RegistryIndex, SignedIndex};
 use crate::trust::release::SignedRelease;
 use crate::trust::succession::{KeySuccession, succeeds};
 
-use super::pins::write_atomic;
 use super::{Error, Layout};
+use crate::ops::content::car;
+use crate::ops::pins::write_atomic;
 
 /// What `registry.toml` holds.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -256,7 +257,7 @@ impl Registry {
                         if rotated_from(store, doc, &signed.release().publisher)? => {}
                     Err(e) => return Err(self.index_err(e)),
                 }
-                if let Some(missing) = super::car::first_missing(store, &entry.package)? {
+                if let Some(missing) = car::first_missing(store, &entry.package)? {
                     return Err(crate::content::GetError::Missing(missing).into());
                 }
                 report.releases += 1;
@@ -279,7 +280,7 @@ impl Registry {
         // Every document links what it vouches for (index -> package documents
         // -> release statements -> package trees), so one walk from the root
         // takes it all.
-        let (blocks, _bytes) = super::car::export(store, &root_cid, dest, &super::NoProgress)?;
+        let (blocks, _bytes) = car::export(store, &root_cid, dest, &super::NoProgress)?;
         Ok(blocks)
     }
 }

@@ -14,6 +14,7 @@ use crate::sources::store::BlockStore;
 use crate::sources::{BlockSource, FetchStats};
 
 use super::{Error, Layout, Progress};
+use crate::ops::content::car;
 
 /// Make `store` hold every block under `root`. Returns what was fetched
 /// (zero when the store already had it all: a warm install).
@@ -23,7 +24,7 @@ pub fn fetch_dag(
     root: &Cid,
     progress: &dyn Progress,
 ) -> Result<FetchStats, Error> {
-    if super::car::first_missing(store, root)?.is_none() {
+    if car::first_missing(store, root)?.is_none() {
         return Ok(FetchStats::default());
     }
     let mut attempts = Vec::new();
@@ -63,7 +64,7 @@ pub fn fetch_dag(
 }
 
 /// The first block under `root` the store lacks, after a source ran: like
-/// [`super::car::first_missing`], but raw blocks (which have no links) are
+/// [`car::first_missing`], but raw blocks (which have no links) are
 /// only checked for presence, not read and hashed again: the source just
 /// verified them on the way in.
 fn newly_missing(store: &BlockStore, root: &Cid) -> Result<Option<Cid>, Error> {

@@ -24,8 +24,13 @@ use crate::sources::{BlockSource, CarSource};
 use crate::trust::index::{IndexError, PackageDoc, RegistryIndex, ReleaseEntry};
 use crate::trust::release::SignedRelease;
 
-use super::registry::{Registry, rotated_from};
-use super::{Error, Layout};
+use super::{Error, Layout, Progress};
+use crate::ops::publish::registry::{self, Registry, rotated_from};
+
+pub mod fetch;
+pub mod names;
+pub mod seed;
+pub mod subscriptions;
 
 /// What the user named.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -195,9 +200,9 @@ pub fn known_registries(
         });
     }
     let now = super::publish::now();
-    for mut sub in super::subscriptions::list(layout)? {
+    for mut sub in self::subscriptions::list(layout)? {
         if sub.stale(now) {
-            let _ = super::subscriptions::refresh(layout, store, sources, &mut sub, &|_| {});
+            let _ = self::subscriptions::refresh(layout, store, sources, &mut sub, &|_| {});
         }
         // Still no fresh index (no source answered): an expired index is
         // not used (spec/manifest.md §8); `ipkg update` says why.
@@ -389,7 +394,7 @@ impl<'a> Resolver<'a> {
             release: Some(entry.release),
             publisher: Some(signed.release().publisher.clone()),
             registry: Some(reg.alias.clone()),
-            successions: super::registry::successions(self.store, doc)?,
+            successions: registry::successions(self.store, doc)?,
             car: None,
             shown: shown.to_owned(),
         })

@@ -18,8 +18,9 @@ use std::time::SystemTime;
 use crate::names::dnslink;
 use crate::names::ipns::{self, VerifiedRecord};
 
-use super::pins::write_atomic;
 use super::{Error, Layout};
+use crate::ops::pins::write_atomic;
+use crate::ops::publish::registry;
 
 /// The best record seen per IPNS name.
 #[derive(Debug, Clone)]
@@ -44,7 +45,7 @@ impl RecordCache {
     pub fn open(layout: &Layout) -> RecordCache {
         RecordCache {
             dir: layout.state_root().join("state").join("ipns"),
-            registries: super::registry::registries_dir(layout),
+            registries: registry::registries_dir(layout),
         }
     }
 

@@ -21,6 +21,7 @@ use crate::sources::kubo::KuboSource;
 use crate::sources::store::BlockStore;
 
 use super::{Error, Layout};
+use crate::ops::publish::registry;
 
 /// Write the DAG under `root` from `store` as a CARv1 into `out`, depth
 /// first, each block once.
@@ -111,7 +112,7 @@ pub struct Pushed {
 /// Put registry `name`'s whole DAG into Kubo (pinned as
 /// `ipkg/registry/<name>`) and publish its IPNS record there.
 pub fn push_registry(layout: &Layout, store: &BlockStore, name: &str) -> Result<Pushed, Error> {
-    let reg = super::registry::Registry::open(layout, name)?;
+    let reg = registry::Registry::open(layout, name)?;
     let kubo = super::fetch::kubo(layout)?.ok_or_else(|| {
         Error::Usage(
             "no Kubo to publish to: pass `--api`, set `IPFS_API` or `kubo-api`, or start a daemon"

@@ -1,6 +1,6 @@
 //! Registries this host installs from, found by name over the network
 //! (`ipkg registry add ALIAS k51…|DOMAIN`), as opposed to the registries it
-//! publishes ([`super::registry`]).
+//! publishes ([`crate::ops::publish::registry`]).
 //!
 //! State per subscription, in `<prefix>/.ipkg/state/registries/ALIAS.toml`:
 //! the pinned registry key, the DNSLink domain it was added by (the domain →
@@ -34,9 +34,10 @@ use crate::trust::index::{
 };
 use crate::trust::succession::KeySuccession;
 
-use super::pins::{Pins, write_atomic};
-use super::registry::check_registry_name;
 use super::{Error, Layout};
+use crate::ops::pins::{Pins, write_atomic};
+use crate::ops::publish;
+use crate::ops::publish::registry::{self, check_registry_name};
 
 /// What `ALIAS.toml` holds.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -229,7 +230,7 @@ pub fn add(
     warn: &dyn Fn(&str),
 ) -> Result<RefreshReport, Error> {
     check_registry_name(alias)?;
-    if super::registry::Registry::open(layout, alias).is_ok() || open(layout, alias).is_ok() {
+    if registry::Registry::open(layout, alias).is_ok() || open(layout, alias).is_ok() {
         return Err(Error::RegistryExists {
             name: alias.to_owned(),
         });
@@ -365,7 +366,7 @@ pub fn refresh(
         &UpdateCheck {
             registry: &sub.state.ipns,
             seen,
-            now: super::publish::now(),
+            now: publish::now(),
             allow_expired: false,
             successions: &successions,
         },
@@ -390,7 +391,7 @@ pub fn refresh(
     sub.state.root = Some(root_cid.to_string());
     sub.state.sequence = new.root().sequence;
     sub.state.expires = new.root().expires;
-    sub.state.updated = super::publish::now();
+    sub.state.updated = publish::now();
     sub.save()?;
 
     let mut report = RefreshReport {
@@ -470,7 +471,7 @@ pub fn ensure(
     }
     // A registry published from here is known by its key already.
     if !is_domain
-        && super::registry::Registry::list(layout)?
+        && registry::Registry::list(layout)?
             .iter()
             .any(|r| r.state.ipns == key_or_domain)
     {

@@ -11,7 +11,7 @@
 //!   directories (HAMT included) and DAG-CBOR documents; the blocks walked
 //!   come first in the CAR.
 //! - `/ipns/{name}?format=ipns-record`: the best verified record ipkg holds
-//!   for the name (see [`super::names::RecordCache`]).
+//!   for the name (see [`crate::ops::resolve::names::RecordCache`]).
 //! - `/ipfs/bafkqaaa`: the empty identity CID that clients probe a gateway with.
 //!
 //! Non-goals: the path gateway (HTML, UnixFS files as web pages, DNSLink
@@ -35,7 +35,7 @@ use crate::content::{BlockGet, Cid, GetError, links_of, reader};
 use crate::sources::store::BlockStore;
 
 use super::Error;
-use super::names::RecordCache;
+use crate::ops::resolve::names::RecordCache;
 
 const IMMUTABLE: &str = "public, max-age=29030400, immutable";
 
