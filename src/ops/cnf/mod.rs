@@ -1,3 +1,15 @@
+//! Command-not-found: which package provides a command, and what to do about
+//! it when a shell cannot find one.
+//!
+//! - [`cmdindex`]: the command index built from the registries' signed indexes;
+//! - this module: the policy and the decision, and the one way it installs.
+//!
+//! Owns the command index files and the `[command-not-found]` policy. Must
+//! not touch installed state: installing is a child `ipkg install` process, so
+//! the verified path of a user's own install is the only one.
+//!
+//! # The handler
+//!
 //! What the command-not-found handler does with the candidates the
 //! [command index](self::cmdindex) gives: the policy, the decision, and the
 //! one way it installs.
@@ -24,36 +36,13 @@
 use std::path::PathBuf;
 use std::process::{Command, ExitStatus, Stdio};
 
-use serde::Deserialize;
-
 use self::cmdindex::Candidate;
 use super::{Error, Layout};
 
+// The `[command-not-found]` table belongs to the config file's schema.
+pub use super::config::{CnfConfig, Policy};
+
 pub mod cmdindex;
-
-/// What to do when a missing command is in the index.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Policy {
-    /// Ask before installing (the default).
-    #[default]
-    Prompt,
-    /// Never install: print how to.
-    Never,
-    /// Install from a trusted registry without asking.
-    Auto,
-}
-
-/// The `[command-not-found]` table of the config file.
-#[derive(Debug, Default, Clone, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "kebab-case")]
-pub struct CnfConfig {
-    #[serde(default)]
-    pub policy: Policy,
-    /// Registries `auto` may install from without asking.
-    #[serde(default)]
-    pub trusted_registries: Vec<String>,
-}
 
 /// What the handler does next.
 #[derive(Debug, PartialEq, Eq)]

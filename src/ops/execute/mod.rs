@@ -1,3 +1,12 @@
+//! Sandboxed runs: a program from the store run under [`crate::sandbox`].
+//!
+//! Owns what a sandbox sees (root file system, binds, environment, limits)
+//! and how its outcome is reported. Must not touch installed state: it reads
+//! trees from the store, and its one write is the output tree it adds and
+//! pins. The sandbox itself (bwrap, cgroups, rlimits) is [`crate::sandbox`].
+//!
+//! # Runs
+//!
 //! Pure runs (`ipkg run --pure`, `ipkg execute`) and sandboxed runs
 //! (`ipkg run --sandbox`).
 //!

@@ -16,7 +16,7 @@
 
 use std::collections::BTreeSet;
 use std::fs::{self, OpenOptions};
-use std::io::{self, BufWriter};
+use std::io::{self, BufWriter, Read};
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
@@ -279,7 +279,7 @@ fn place_file(
         Ok(()) => {
             let good = fs::metadata(dest).is_ok_and(|m| {
                 m.len() == e.size && (m.permissions().mode() & 0o111 != 0) == e.executable
-            }) && super::verify::same_bytes(blocks, e, dest).unwrap_or(false);
+            }) && same_bytes(blocks, e, dest).unwrap_or(false);
             if good {
                 return Ok(());
             }
@@ -393,4 +393,33 @@ impl BlockGet for BlockCache<'_> {
     fn has_block(&self, cid: &Cid) -> bool {
         self.map.borrow().contains_key(cid) || self.inner.has_block(cid)
     }
+}
+
+/// Whether the file at `path` holds exactly the bytes of `e`'s DAG.
+pub(crate) fn same_bytes(store: &dyn BlockGet, e: &Entry, path: &Path) -> io::Result<bool> {
+    let mut dag = FileReader::new(store, &e.cid).map_err(io::Error::other)?;
+    let mut disk = io::BufReader::with_capacity(1 << 20, fs::File::open(path)?);
+    let mut a = vec![0u8; 1 << 16];
+    let mut b = vec![0u8; 1 << 16];
+    loop {
+        let n = read_full(&mut dag, &mut a)?;
+        let m = read_full(&mut disk, &mut b)?;
+        if n != m || a[..n] != b[..m] {
+            return Ok(false);
+        }
+        if n == 0 {
+            return Ok(true);
+        }
+    }
+}
+
+fn read_full(r: &mut dyn Read, buf: &mut [u8]) -> io::Result<usize> {
+    let mut n = 0;
+    while n < buf.len() {
+        match r.read(&mut buf[n..])? {
+            0 => break,
+            k => n += k,
+        }
+    }
+    Ok(n)
 }

@@ -8,18 +8,16 @@
 
 use std::collections::BTreeSet;
 use std::fs;
-use std::io::{self, Read};
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
 use serde::Serialize;
 
 use crate::content::BlockGet;
-use crate::content::reader::FileReader;
 
 use super::install::Session;
 use super::installed::{self, Receipt};
-use super::unpack::{self, Entry};
+use super::unpack::{self, Entry, same_bytes};
 use super::{Error, Layout, Ui, journal};
 
 /// One thing that is not as installed.
@@ -173,35 +171,6 @@ fn check_entry(store: &dyn BlockGet, tree: &Path, e: &Entry) -> (Option<&'static
         Ok(false) => (Some("changed"), "its bytes differ from the package".into()),
         Err(err) => (Some("changed"), format!("cannot compare: {err}")),
     }
-}
-
-/// Whether the file at `path` holds exactly the bytes of `e`'s DAG.
-pub(crate) fn same_bytes(store: &dyn BlockGet, e: &Entry, path: &Path) -> io::Result<bool> {
-    let mut dag = FileReader::new(store, &e.cid).map_err(io::Error::other)?;
-    let mut disk = io::BufReader::with_capacity(1 << 20, fs::File::open(path)?);
-    let mut a = vec![0u8; 1 << 16];
-    let mut b = vec![0u8; 1 << 16];
-    loop {
-        let n = read_full(&mut dag, &mut a)?;
-        let m = read_full(&mut disk, &mut b)?;
-        if n != m || a[..n] != b[..m] {
-            return Ok(false);
-        }
-        if n == 0 {
-            return Ok(true);
-        }
-    }
-}
-
-fn read_full(r: &mut dyn Read, buf: &mut [u8]) -> io::Result<usize> {
-    let mut n = 0;
-    while n < buf.len() {
-        match r.read(&mut buf[n..])? {
-            0 => break,
-            k => n += k,
-        }
-    }
-    Ok(n)
 }
 
 /// Every path under `dir`, relative, `/`-separated.

@@ -1,3 +1,18 @@
+//! Publishing and keys: everything a maintainer does.
+//!
+//! - this module: `ipkg publish`, pack, sign the release, sign the next index;
+//! - [`pack`]: `ipkg pack` and `ipkg init`, a package directory to its CID;
+//! - [`registry`]: the registries this host publishes, on local disk;
+//! - [`keystore`]: the maintainer's signing keys in the config directory.
+//!
+//! Owns the private keys and the registries' `registry.toml` files; it is the
+//! only capability that signs anything. Must not touch: installed state
+//! ([`super::lifecycle`]), the registries this host *installs from*
+//! ([`super::resolve::subscriptions`]) or the network (pushing to Kubo and
+//! publishing IPNS records go through [`super::resolve`]).
+//!
+//! # `ipkg publish`
+//!
 //! `ipkg publish`: pack a package, sign its release, and sign the registry's
 //! next index (`spec/manifest.md` §5 and §7.3).
 //!

@@ -1,3 +1,19 @@
+//! The registry client and name resolution: from a name to verified bytes.
+//!
+//! - this module: what the user typed, resolved to one verified release;
+//! - [`subscriptions`]: the registries this host installs from, kept fresh;
+//! - [`names`]: IPNS records and DNSLink domains, resolved over the network;
+//! - [`fetch`]: whole DAGs brought into the store from Kubo and gateways;
+//! - [`seed`]: installed trees handed to Kubo, registries pushed to it.
+//!
+//! Owns every outgoing network request and the trust decisions about what
+//! comes back (signatures, rollbacks, forks). Must not touch: installed state
+//! ([`super::lifecycle`]) or private keys ([`super::publish`] signs; this
+//! capability only verifies). It reads the local registries of
+//! [`super::publish::registry`] as one more source of signed indexes.
+//!
+//! # Resolving a name
+//!
 //! From what the user typed to one verified release: the name forms of
 //! DESIGN.md §6 and the trust checks of spec/manifest.md §8.
 //!

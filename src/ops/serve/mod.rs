@@ -1,3 +1,12 @@
+//! The gateway server: what this host serves to others.
+//!
+//! Owns the listening socket and the HTTP responses. Read-only: must not
+//! touch installed state, registries or keys, and never writes to the store;
+//! it serves blocks from the store and IPNS records from
+//! [`super::resolve::names`]'s cache, both already verified.
+//!
+//! # `ipkg serve`
+//!
 //! `ipkg serve`: a trustless gateway over the embedded store, so any ipkg
 //! host can be a mirror (spec: ipfs/specs `http-gateways/trustless-gateway.md`).
 //!
