@@ -7,7 +7,7 @@
 //! file or a socket. Callers (ipkg's `ops`) do the I/O. The crate depends on no
 //! file, socket or async crate (CI checks `cargo tree -p ipkg-trust -e normal`);
 //! the one exception is opt-in: the `os-rng` feature adds
-//! [`keys::Keypair::generate`], which asks the operating system for randomness.
+//! `keys::Keypair::generate`, which asks the operating system for randomness.
 //!
 //! - [`manifest`]: `ipkg.toml`, parsed and checked against a package tree
 //!   (`spec/manifest.md` is the normative text).

@@ -1,7 +1,7 @@
 //! Publishing and keys: everything a maintainer does.
 //!
 //! - this module: `ipkg publish`, pack, sign the release, sign the next index;
-//! - [`pack`]: `ipkg pack` and `ipkg init`, a package directory to its CID;
+//! - [`pack`](mod@pack): `ipkg pack` and `ipkg init`, a package directory to its CID;
 //! - [`registry`]: the registries this host publishes, on local disk;
 //! - [`keystore`]: the maintainer's signing keys in the config directory.
 //!
