@@ -146,7 +146,13 @@ pub fn run(args: Args, ctx: &Ctx) -> Result<(), Error> {
         return Ok(());
     }
     // Replace ipkg with the program: its exit status and signals are the
-    // caller's to see, and no ipkg lock is held while it runs.
+    // caller's to see, and no ipkg lock is held while it runs; only its lease
+    // (an open descriptor the program inherits) keeps its tree from `gc`.
+    if let Some(lease) = &target.lease {
+        lease
+            .keep_across_exec()
+            .map_err(|e| Error::io(&target.program, e))?;
+    }
     let err = std::process::Command::new(&target.program)
         .arg0(&target.command)
         .args(&args.args)

@@ -69,6 +69,7 @@ pub mod install;
 pub mod installed;
 pub mod journal;
 pub mod keystore;
+pub mod lease;
 pub mod lock;
 pub mod names;
 pub mod pack;

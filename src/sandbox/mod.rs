@@ -27,7 +27,18 @@
 //! New user, PID, IPC, UTS and (when possible) cgroup namespaces, and a new
 //! network namespace with only a loopback device unless
 //! [`Sandbox::share_net`] is set. An empty root: nothing of the host is visible
-//! except what the caller mounts. The environment is exactly what the caller
+//! except what the caller mounts.
+//!
+//! No capabilities, whoever starts it: `--cap-drop ALL` (bubblewrap started
+//! by root would otherwise keep every capability inside its user namespace,
+//! enough to remount a read-only bind read-write), no nested user namespaces
+//! (`--disable-userns`, bubblewrap 0.8 and later; on older versions a nested
+//! namespace gets capabilities, but its copies of the mounts are locked
+//! read-only by the kernel), and `PR_SET_NO_NEW_PRIVS` (bubblewrap always
+//! sets it, so setuid binaries do not raise privileges). Every bind is
+//! mounted `nosuid,nodev`. The program keeps the caller's uid on the host:
+//! started by root, files it writes in a writable bind are root's, so callers
+//! that give it one (hooks) clear setuid/setgid bits there afterwards. The environment is exactly what the caller
 //! sets (bubblewrap itself runs with a cleared environment). The sandbox is
 //! killed when bubblewrap dies (`--die-with-parent`), and bubblewrap is killed
 //! when the calling thread dies (`PR_SET_PDEATHSIG`), so the sandbox dies with
@@ -389,8 +400,20 @@ impl Sandbox {
             "--unshare-uts",
             "--unshare-cgroup-try",
             "--die-with-parent",
+            // No capability in the sandbox's user namespace either, whoever
+            // runs ipkg: bubblewrap started by root keeps them all otherwise,
+            // and with CAP_SYS_ADMIN over its own mount namespace a program
+            // could remount a read-only bind read-write.
+            "--cap-drop",
+            "ALL",
         ] {
             push(OsStr::new(flag));
+        }
+        let bwrap = self.bwrap.clone().or_else(find_bwrap);
+        if bwrap.as_deref().is_some_and(probe::has_disable_userns) {
+            // No nested user namespace, where a program would get back every
+            // capability (bubblewrap 0.8 and later).
+            push(OsStr::new("--disable-userns"));
         }
         if !self.share_net {
             push(OsStr::new("--unshare-net"));
