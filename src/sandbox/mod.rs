@@ -37,8 +37,10 @@
 //! read-only by the kernel), and `PR_SET_NO_NEW_PRIVS` (bubblewrap always
 //! sets it, so setuid binaries do not raise privileges). Every bind is
 //! mounted `nosuid,nodev`. The program keeps the caller's uid on the host:
-//! started by root, files it writes in a writable bind are root's, so callers
-//! that give it one (hooks) clear setuid/setgid bits there afterwards. The environment is exactly what the caller
+//! started by root, files it writes in a writable bind are root's; a seccomp
+//! filter ([`seccomp`]) refuses to set a setuid or setgid bit on anything, so
+//! none can be left behind for other users (callers that give a writable
+//! bind, like hooks, clear such bits there afterwards as well). The environment is exactly what the caller
 //! sets (bubblewrap itself runs with a cleared environment). The sandbox is
 //! killed when bubblewrap dies (`--die-with-parent`), and bubblewrap is killed
 //! when the calling thread dies (`PR_SET_PDEATHSIG`), so the sandbox dies with
@@ -79,6 +81,7 @@
 
 mod cgroup;
 mod probe;
+mod seccomp;
 
 use std::ffi::{OsStr, OsString};
 use std::fs::File;
@@ -546,11 +549,32 @@ impl Sandbox {
         } else {
             None
         };
+        // The setuid/setgid filter, read by bubblewrap from a pipe filled
+        // before it starts (a few hundred bytes fit in any pipe buffer).
+        let seccomp = match seccomp::program() {
+            Some(bytes) => {
+                let (r, mut w) = pipe().map_err(|e| SandboxError::Spawn {
+                    bwrap: bwrap.clone(),
+                    source: e,
+                })?;
+                w.write_all(&bytes).map_err(|e| SandboxError::Spawn {
+                    bwrap: bwrap.clone(),
+                    source: e,
+                })?;
+                drop(w);
+                Some(r)
+            }
+            None => None,
+        };
         let mut pre: Vec<OsString> =
             vec!["--info-fd".into(), info_w.as_raw_fd().to_string().into()];
         if let Some((block_r, _)) = &block {
             pre.push("--block-fd".into());
             pre.push(block_r.as_raw_fd().to_string().into());
+        }
+        if let Some(fd) = &seccomp {
+            pre.push("--seccomp".into());
+            pre.push(fd.as_raw_fd().to_string().into());
         }
         pre.append(&mut argv);
         let argv = pre;
@@ -565,6 +589,7 @@ impl Sandbox {
 
         let keep_fds: Vec<i32> = std::iter::once(info_w.as_raw_fd())
             .chain(block.as_ref().map(|(r, _)| r.as_raw_fd()))
+            .chain(seccomp.as_ref().map(|r| r.as_raw_fd()))
             .collect();
         let procs_files = cgroup.as_ref().map(|c| c.procs_files()).unwrap_or_default();
         let fsize = limits.file_size;
@@ -613,6 +638,7 @@ impl Sandbox {
             }
         })?;
         drop(info_w);
+        drop(seccomp);
         let block_w = block.map(|(r, w)| {
             drop(r);
             w
