@@ -115,9 +115,8 @@ pub fn unpack(reader: impl Read, dest: &Path, what: &str) -> Result<(), Error> {
                 ))
             })?;
             std::os::unix::fs::symlink(&link, &target).map_err(|e| Error::io(&target, e))?;
-            resolve_inside(&root, &rel).map_err(|why| {
-                refuse(&format!("the symlink points to `{link}`, which {why}"))
-            })?;
+            resolve_inside(&root, &rel)
+                .map_err(|why| refuse(&format!("the symlink points to `{link}`, which {why}")))?;
             symlinks.push((rel.clone(), link));
         } else if kind.is_hard_link() {
             let link = entry
