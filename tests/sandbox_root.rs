@@ -332,7 +332,11 @@ fn hooks_are_held_to_limits() {
         let w = World::new(uid);
         let who = w.who();
         let cases = [
-            ("bomb", "f() { f | f & }; f; sleep 30", "processes"),
+            (
+                "bomb",
+                "f() { f | f & }; f; while :; do sleep 30 & done",
+                "processes",
+            ),
             (
                 "hog",
                 "x=$(head -c 1073741824 /dev/zero | tr '\\0' a); echo ${#x}; sleep 30",
@@ -384,6 +388,32 @@ fn hooks_are_held_to_limits() {
         let size = std::fs::read_to_string(w.prefix.join(".ipkg/state/data/filler/size")).unwrap();
         let size: u64 = size.trim().parse().unwrap();
         assert!(size <= 128 << 20, "{who}: /tmp took {size} bytes");
+        if uid.is_some() {
+            continue;
+        }
+        // A state-dir filler: each file under the file size limit, together
+        // over what one run may add.
+        let pkg = w.package(
+            "grower",
+            &[
+                (
+                    "ipkg.toml",
+                    manifest("grower", &[("pre-install", "hooks/pre-install")], 60),
+                ),
+                ("bin/grower", "#!/bin/sh\n".to_string()),
+                (
+                    "hooks/pre-install",
+                    "#!/bin/sh\nfor i in 1 2 3; do head -c 100000000 /dev/zero > \"$IPKG_STATE_DIR/f$i\"; done\n".to_string(),
+                ),
+            ],
+        );
+        let out = w.ipkg(&["install", "--allow-unsigned", path_str(&pkg)]);
+        out.failure();
+        assert!(
+            out.stderr.contains("to its state directory") && out.stderr.contains("over the limit"),
+            "{who}: {}",
+            out.describe()
+        );
     }
 }
 

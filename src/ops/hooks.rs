@@ -45,7 +45,8 @@ pub struct HookLimits {
     pub pids: u32,
     /// Size of its private `/tmp` (a tmpfs).
     pub tmp: u64,
-    /// Bytes any one file it writes may reach (`RLIMIT_FSIZE`).
+    /// Bytes any one file it writes may reach (`RLIMIT_FSIZE`), and bytes
+    /// its state directory may grow by in one run (measured after it).
     pub file_size: u64,
 }
 
@@ -159,6 +160,7 @@ pub fn run(h: &HookRun<'_>, kind: HookKind) -> Result<(), Error> {
         sb = sb.env(*k, v);
     }
     let script_str = script.display().to_string();
+    let before = tree_bytes(&state);
     let outcome = sb.run(&script_str, &[] as &[&str]);
     // Whatever happened, nothing the hook left may be setuid or reachable
     // by other users.
@@ -173,6 +175,15 @@ pub fn run(h: &HookRun<'_>, kind: HookKind) -> Result<(), Error> {
     }
     if let Some(reason) = super::execute::limit_reason(&outcome, &limits) {
         return Err(err(format!("was stopped: {reason}")));
+    }
+    let grown = tree_bytes(&state).saturating_sub(before);
+    if grown > HOOK_LIMITS.file_size {
+        return Err(err(format!(
+            "wrote {} to its state directory `{}`, over the limit of {}",
+            super::execute::show_bytes(grown),
+            state.display(),
+            super::execute::show_bytes(HOOK_LIMITS.file_size)
+        )));
     }
     if !outcome.success() {
         return Err(err(format!("failed with exit status {}", outcome.code())));
@@ -285,4 +296,24 @@ pub fn sanitise_state_dir(state: &Path) -> Result<(), Error> {
         }
     }
     Ok(())
+}
+
+/// Bytes of the regular files under `dir` (symlinks not followed; what
+/// cannot be read counts 0).
+fn tree_bytes(dir: &Path) -> u64 {
+    let mut total = 0u64;
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for entry in fs::read_dir(&d).into_iter().flatten().flatten() {
+            let Ok(meta) = entry.path().symlink_metadata() else {
+                continue;
+            };
+            if meta.is_dir() {
+                stack.push(entry.path());
+            } else if meta.is_file() {
+                total = total.saturating_add(meta.len());
+            }
+        }
+    }
+    total
 }
