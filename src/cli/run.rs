@@ -41,7 +41,8 @@ pub struct Args {
     /// Share a host path read-write with the sandbox (repeatable).
     #[arg(long, value_name = "PATH", requires = "sandbox")]
     bind: Vec<PathBuf>,
-    /// Let the sandboxed program use the network.
+    /// Let the sandboxed program use the host's network namespace (loopback
+    /// services included: docs/sandbox.md).
     #[arg(long, requires = "sandbox")]
     net: bool,
 
