@@ -588,6 +588,35 @@ fn a_world_writable_cached_rootfs_is_rebuilt() {
     );
     assert_eq!(mode(&cached.join("bin")), 0o755);
     assert!(!planted.exists());
+
+    // A pure run's trees are not collected under it either: `gc` waits for
+    // the store lock the run holds, then clears the caches.
+    let mut child = env
+        .ipkg_command([
+            "execute",
+            "--no-cache",
+            &rootfs,
+            path_str(&input),
+            "sh",
+            "-c",
+            "sleep 2; ls /bin > /output/ls",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !std::fs::read_dir(env.prefix.join(".ipkg/execute/work"))
+        .map(|d| d.count() > 0)
+        .unwrap_or(false)
+    {
+        assert!(Instant::now() < deadline, "the pure run never started");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    env.ipkg(["gc"]).success();
+    let status = child.wait().unwrap();
+    assert!(status.success(), "the pure run failed under gc");
+    assert!(!cached.exists(), "gc clears the cache once the run is over");
 }
 
 /// Regression (issue 13): `gc` deleted the tree of a program `ipkg run` was
