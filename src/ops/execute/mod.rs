@@ -1,3 +1,12 @@
+//! Sandboxed runs: a program from the store run under [`crate::sandbox`].
+//!
+//! Owns what a sandbox sees (root file system, binds, environment, limits)
+//! and how its outcome is reported. Must not touch installed state: it reads
+//! trees from the store, and its one write is the output tree it adds and
+//! pins. The sandbox itself (bwrap, cgroups, rlimits) is [`crate::sandbox`].
+//!
+//! # Runs
+//!
 //! Pure runs (`ipkg run --pure`, `ipkg execute`) and sandboxed runs
 //! (`ipkg run --sandbox`).
 //!
@@ -45,7 +54,7 @@ use crate::content::{Cid, GetError, links_of};
 use crate::sandbox::{Enforcement, Limits, RunOutcome, Sandbox, Stream};
 use crate::sources::store::{BlockStore, StoreLock};
 
-use super::add::{AddOptions, ModePolicy, add_path};
+use super::content::add::{AddOptions, ModePolicy, add_path};
 use super::pins::Pins;
 use super::{Error, Layout, NoProgress};
 
@@ -595,7 +604,7 @@ pub fn run_dir(layout: &Layout, cid: &Cid) -> PathBuf {
 pub fn materialise(layout: &Layout, store: &BlockStore, cid: &Cid) -> Result<PathBuf, Error> {
     let dest = run_dir(layout, cid);
     cached_or_build(&dest, |staged| {
-        super::get::get(store, cid, "", staged, &NoProgress).map(|_| ())
+        super::content::get::get(store, cid, "", staged, &NoProgress).map(|_| ())
     })
 }
 
@@ -619,7 +628,7 @@ fn cached_or_build(
             .map_err(|e| Error::io(parent, e))?;
         let moved = aside.path().join("tree");
         fs::rename(dest, &moved).map_err(|e| Error::io(dest, e))?;
-        super::unpack::remove_tree(&moved)?;
+        super::lifecycle::unpack::remove_tree(&moved)?;
     }
     let tmp = tempfile::Builder::new()
         .prefix(".ipkg-cache-")
@@ -628,11 +637,11 @@ fn cached_or_build(
     let staged = tmp.path().join("tree");
     build(&staged)?;
     cache::seal(&staged).map_err(|e| Error::io(&staged, e))?;
-    match super::get::rename_noreplace(&staged, dest) {
+    match super::content::get::rename_noreplace(&staged, dest) {
         Ok(()) => Ok(dest.to_path_buf()),
         // Another run made the same CID first: the same bytes, if sound.
         Err(e) if e.kind() == io::ErrorKind::AlreadyExists && cache::is_sound(dest) => {
-            super::unpack::remove_tree(&staged)?;
+            super::lifecycle::unpack::remove_tree(&staged)?;
             Ok(dest.to_path_buf())
         }
         Err(e) => Err(Error::io(dest, e)),
