@@ -148,3 +148,36 @@ fn a_large_file_is_stopped() {
     let out = sh(&sb, "head -c 2000000 /dev/zero > /tmp/big");
     assert!(out.file_size_exceeded, "{out:?}");
 }
+
+/// Regression (issue 13): a sandbox started by root could make a setuid-root
+/// binary in a writable bind, left behind for any local user. No way of
+/// setting the bits works: `chmod`, creating with the bits (`open`, and
+/// `install`, which uses `fchmod`), `mknod` (`mkfifo -m`). Plain modes still do.
+#[test]
+fn no_setuid_or_setgid_bit_can_be_set() {
+    if !sandbox_or_skip() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().display().to_string();
+    let sb = host_root().bind(dir.path(), dir.path());
+    let tries = [
+        format!("cp /bin/sh {d}/a && chmod u+s {d}/a"),
+        format!("cp /bin/sh {d}/b && chmod g+s {d}/b"),
+        format!("install -m 4755 /bin/sh {d}/c"),
+        format!(
+            "umask 0; perl -MFcntl -e 'sysopen(F, \"{d}/e\", O_CREAT|O_WRONLY, 04755) or exit 1'"
+        ),
+        format!("mkfifo -m 2755 {d}/f"),
+    ];
+    for script in &tries {
+        let out = sh(&sb, script);
+        assert!(!out.success(), "{script} worked");
+    }
+    assert!(sh(&sb, &format!("cp /bin/sh {d}/g && chmod 0755 {d}/g")).success());
+    use std::os::unix::fs::MetadataExt;
+    for e in std::fs::read_dir(dir.path()).unwrap().flatten() {
+        let mode = e.metadata().unwrap().mode();
+        assert_eq!(mode & 0o6000, 0, "{:?} is {mode:o}", e.path());
+    }
+}

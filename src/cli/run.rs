@@ -41,7 +41,8 @@ pub struct Args {
     /// Share a host path read-write with the sandbox (repeatable).
     #[arg(long, value_name = "PATH", requires = "sandbox")]
     bind: Vec<PathBuf>,
-    /// Let the sandboxed program use the network.
+    /// Let the sandboxed program use the host's network namespace (loopback
+    /// services included: docs/sandbox.md).
     #[arg(long, requires = "sandbox")]
     net: bool,
 
@@ -146,7 +147,13 @@ pub fn run(args: Args, ctx: &Ctx) -> Result<(), Error> {
         return Ok(());
     }
     // Replace ipkg with the program: its exit status and signals are the
-    // caller's to see, and no ipkg lock is held while it runs.
+    // caller's to see, and no ipkg lock is held while it runs; only its lease
+    // (an open descriptor the program inherits) keeps its tree from `gc`.
+    if let Some(lease) = &target.lease {
+        lease
+            .keep_across_exec()
+            .map_err(|e| Error::io(&target.program, e))?;
+    }
     let err = std::process::Command::new(&target.program)
         .arg0(&target.command)
         .args(&args.args)

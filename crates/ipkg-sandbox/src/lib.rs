@@ -30,7 +30,20 @@
 //! New user, PID, IPC, UTS and (when possible) cgroup namespaces, and a new
 //! network namespace with only a loopback device unless
 //! [`Sandbox::share_net`] is set. An empty root: nothing of the host is visible
-//! except what the caller mounts. The environment is exactly what the caller
+//! except what the caller mounts.
+//!
+//! No capabilities, whoever starts it: `--cap-drop ALL` (bubblewrap started
+//! by root would otherwise keep every capability inside its user namespace,
+//! enough to remount a read-only bind read-write), no nested user namespaces
+//! (`--disable-userns`, bubblewrap 0.8 and later; on older versions a nested
+//! namespace gets capabilities, but its copies of the mounts are locked
+//! read-only by the kernel), and `PR_SET_NO_NEW_PRIVS` (bubblewrap always
+//! sets it, so setuid binaries do not raise privileges). Every bind is
+//! mounted `nosuid,nodev`. The program keeps the caller's uid on the host:
+//! started by root, files it writes in a writable bind are root's; a seccomp
+//! filter ([`seccomp`]) refuses to set a setuid or setgid bit on anything, so
+//! none can be left behind for other users (callers that give a writable
+//! bind, like hooks, clear such bits there afterwards as well). The environment is exactly what the caller
 //! sets (bubblewrap itself runs with a cleared environment). The sandbox is
 //! killed when bubblewrap dies (`--die-with-parent`), and bubblewrap is killed
 //! when the calling thread dies (`PR_SET_PDEATHSIG`), so the sandbox dies with
@@ -71,6 +84,7 @@
 
 mod cgroup;
 mod probe;
+mod seccomp;
 
 use std::ffi::{OsStr, OsString};
 use std::fs::File;
@@ -392,8 +406,20 @@ impl Sandbox {
             "--unshare-uts",
             "--unshare-cgroup-try",
             "--die-with-parent",
+            // No capability in the sandbox's user namespace either, whoever
+            // runs ipkg: bubblewrap started by root keeps them all otherwise,
+            // and with CAP_SYS_ADMIN over its own mount namespace a program
+            // could remount a read-only bind read-write.
+            "--cap-drop",
+            "ALL",
         ] {
             push(OsStr::new(flag));
+        }
+        let bwrap = self.bwrap.clone().or_else(find_bwrap);
+        if bwrap.as_deref().is_some_and(probe::has_disable_userns) {
+            // No nested user namespace, where a program would get back every
+            // capability (bubblewrap 0.8 and later).
+            push(OsStr::new("--disable-userns"));
         }
         if !self.share_net {
             push(OsStr::new("--unshare-net"));
@@ -526,11 +552,32 @@ impl Sandbox {
         } else {
             None
         };
+        // The setuid/setgid filter, read by bubblewrap from a pipe filled
+        // before it starts (a few hundred bytes fit in any pipe buffer).
+        let seccomp = match seccomp::program() {
+            Some(bytes) => {
+                let (r, mut w) = pipe().map_err(|e| SandboxError::Spawn {
+                    bwrap: bwrap.clone(),
+                    source: e,
+                })?;
+                w.write_all(&bytes).map_err(|e| SandboxError::Spawn {
+                    bwrap: bwrap.clone(),
+                    source: e,
+                })?;
+                drop(w);
+                Some(r)
+            }
+            None => None,
+        };
         let mut pre: Vec<OsString> =
             vec!["--info-fd".into(), info_w.as_raw_fd().to_string().into()];
         if let Some((block_r, _)) = &block {
             pre.push("--block-fd".into());
             pre.push(block_r.as_raw_fd().to_string().into());
+        }
+        if let Some(fd) = &seccomp {
+            pre.push("--seccomp".into());
+            pre.push(fd.as_raw_fd().to_string().into());
         }
         pre.append(&mut argv);
         let argv = pre;
@@ -545,6 +592,7 @@ impl Sandbox {
 
         let keep_fds: Vec<i32> = std::iter::once(info_w.as_raw_fd())
             .chain(block.as_ref().map(|(r, _)| r.as_raw_fd()))
+            .chain(seccomp.as_ref().map(|r| r.as_raw_fd()))
             .collect();
         let procs_files = cgroup.as_ref().map(|c| c.procs_files()).unwrap_or_default();
         let fsize = limits.file_size;
@@ -593,6 +641,7 @@ impl Sandbox {
             }
         })?;
         drop(info_w);
+        drop(seccomp);
         let block_w = block.map(|(r, w)| {
             drop(r);
             w

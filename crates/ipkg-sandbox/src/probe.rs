@@ -1,7 +1,9 @@
 //! Can this machine run sandboxes? Used before a run and by `ipkg doctor`.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::sync::{Mutex, OnceLock};
 
 use super::Limits;
 use super::cgroup::Cgroup;
@@ -129,4 +131,34 @@ pub(super) fn userns_check(bwrap: &Path) -> Result<(), String> {
             })
         }
     }
+}
+
+/// `bwrap --version` as (major, minor), or `None` when it cannot be read.
+fn version_of(bwrap: &Path) -> Option<(u32, u32)> {
+    let out = Command::new(bwrap)
+        .arg("--version")
+        .env_clear()
+        .stdin(Stdio::null())
+        .stderr(Stdio::null())
+        .output()
+        .ok()?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let number = text.split_whitespace().last()?;
+    let mut parts = number.split('.').map(|p| p.parse::<u32>().ok());
+    Some((parts.next()??, parts.next()??))
+}
+
+/// Does this `bwrap` take `--disable-userns` (0.8 and later)? Asked once per
+/// binary per process.
+pub(super) fn has_disable_userns(bwrap: &Path) -> bool {
+    static SEEN: OnceLock<Mutex<HashMap<PathBuf, bool>>> = OnceLock::new();
+    let seen = SEEN.get_or_init(|| Mutex::new(HashMap::new()));
+    if let Some(known) = seen.lock().ok().and_then(|m| m.get(bwrap).copied()) {
+        return known;
+    }
+    let yes = version_of(bwrap).is_some_and(|v| v >= (0, 8));
+    if let Ok(mut m) = seen.lock() {
+        m.insert(bwrap.to_path_buf(), yes);
+    }
+    yes
 }

@@ -37,6 +37,7 @@
 //! program that fails while one is in force is reported as probably out of
 //! memory and its output is not added.
 
+pub mod cache;
 mod sandboxed;
 pub mod tarball;
 
@@ -598,17 +599,52 @@ pub fn run_dir(layout: &Layout, cid: &Cid) -> PathBuf {
     layout.state_root().join("run").join(v1.to_string())
 }
 
-/// Write `cid` to its cache directory unless it is there already.
+/// Write `cid` to its cache directory unless a sound copy is there already
+/// (see [`cache`]).
 pub fn materialise(layout: &Layout, store: &BlockStore, cid: &Cid) -> Result<PathBuf, Error> {
     let dest = run_dir(layout, cid);
-    if dest.symlink_metadata().is_ok() {
-        return Ok(dest);
-    }
+    cached_or_build(&dest, |staged| {
+        super::content::get::get(store, cid, "", staged, &NoProgress).map(|_| ())
+    })
+}
+
+/// `dest` when it holds a sound cached tree; else (a missing tree, or one
+/// another user could have changed) the tree `build` writes, sealed.
+fn cached_or_build(
+    dest: &Path,
+    build: impl FnOnce(&Path) -> Result<(), Error>,
+) -> Result<PathBuf, Error> {
     let parent = dest.parent().unwrap_or(Path::new("."));
-    fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
-    match super::content::get::get(store, cid, "", &dest, &NoProgress) {
-        Ok(_) | Err(Error::DestExists { .. }) => Ok(dest),
-        Err(e) => Err(e),
+    cache::secure_dir(parent).map_err(|e| Error::io(parent, e))?;
+    if dest.symlink_metadata().is_ok() {
+        if cache::is_sound(dest) {
+            return Ok(dest.to_path_buf());
+        }
+        // Someone else could have written in it: move it aside (so nothing
+        // can be put back under its name meanwhile) and make it again.
+        let aside = tempfile::Builder::new()
+            .prefix(".ipkg-unsound-")
+            .tempdir_in(parent)
+            .map_err(|e| Error::io(parent, e))?;
+        let moved = aside.path().join("tree");
+        fs::rename(dest, &moved).map_err(|e| Error::io(dest, e))?;
+        super::lifecycle::unpack::remove_tree(&moved)?;
+    }
+    let tmp = tempfile::Builder::new()
+        .prefix(".ipkg-cache-")
+        .tempdir_in(parent)
+        .map_err(|e| Error::io(parent, e))?;
+    let staged = tmp.path().join("tree");
+    build(&staged)?;
+    cache::seal(&staged).map_err(|e| Error::io(&staged, e))?;
+    match super::content::get::rename_noreplace(&staged, dest) {
+        Ok(()) => Ok(dest.to_path_buf()),
+        // Another run made the same CID first: the same bytes, if sound.
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists && cache::is_sound(dest) => {
+            super::lifecycle::unpack::remove_tree(&staged)?;
+            Ok(dest.to_path_buf())
+        }
+        Err(e) => Err(Error::io(dest, e)),
     }
 }
 
@@ -629,10 +665,10 @@ fn materialise_rootfs(
     cid: &Cid,
     path: &str,
 ) -> Result<PathBuf, Error> {
-    // Already materialised: no need for the blocks.
+    // Already materialised (and sound): no need for the blocks.
     if path.is_empty() {
         for dir in [run_dir(layout, cid), rootfs_dir(layout, cid)] {
-            if dir.is_dir() {
+            if dir.is_dir() && cache::is_sound(&dir) {
                 return Ok(dir);
             }
         }
@@ -647,19 +683,11 @@ fn materialise_rootfs(
             "rootfs `{cid}` is a symlink: give a directory or a `.tar.gz` file"
         )));
     }
-    let v1 = Cid::new_v1(cid.codec(), *cid.hash());
-    let dest = layout
-        .state_root()
-        .join("execute/rootfs")
-        .join(v1.to_string());
-    if dest.is_dir() {
-        return Ok(dest);
-    }
-    let parent = dest.parent().unwrap_or(Path::new("."));
-    fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
-    let file = FileReader::new(store, &cid)?;
-    tarball::unpack(file, &dest, &cid.to_string())?;
-    Ok(dest)
+    let dest = rootfs_dir(layout, &cid);
+    cached_or_build(&dest, |staged| {
+        let file = FileReader::new(store, &cid)?;
+        tarball::unpack(file, staged, &cid.to_string())
+    })
 }
 
 /// The command to run in a package, relative to it: `path` when given, `""`

@@ -8,7 +8,9 @@
 //! `--net` name resolution and CA certificates (`resolv.conf`, `hosts`,
 //! `nsswitch.conf`, `host.conf`, `gai.conf`, `ssl`, `pki`,
 //! `ca-certificates`). Private and empty: `/tmp` and `HOME`
-//! (`/home/sandbox`). No network unless `--net`. Each `--bind PATH` shares a
+//! (`/home/sandbox`). No network unless `--net`, which is the host's own
+//! network namespace (loopback services and abstract Unix sockets included),
+//! not a filtered one: docs/sandbox.md says so. Each `--bind PATH` shares a
 //! host path read-write at the same place; when the working directory is
 //! under one of them the program starts there, else in `HOME`. The host's
 //! `/etc/passwd`, home directories and everything else are absent. The

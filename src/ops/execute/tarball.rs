@@ -6,10 +6,21 @@
 //! name an earlier regular file of the same archive; no entry is written
 //! through a symlink (each parent must be a real directory made by the
 //! unpacking itself); devices, FIFOs and sockets are refused; permission bits
-//! are kept without setuid, setgid or sticky. The tree is built in a temporary
-//! directory beside `dest` and renamed into place, so a refused archive leaves
-//! nothing behind.
+//! are kept without setuid, setgid, sticky, or write for group and others
+//! (directories at most 0755, files at most 0755), so no other user can
+//! change the tree. The tree is built in a temporary directory (mode 0700)
+//! beside `dest` and renamed into place, so a refused archive leaves nothing
+//! behind.
+//!
+//! Symlinks are checked twice: each as it comes ([`check_symlink`], by its
+//! text), and all of them again once every entry is in place, by resolving
+//! each one through the symlinks actually in the tree
+//! ([`resolve_inside`]): `a/b -> ..` then `s -> a/b/..` each look inside by
+//! their text, yet `s` resolves to the parent of the root. A hard link is
+//! made only to a regular file this archive wrote, found by walking its
+//! path one real directory at a time, never through a symlink.
 
+use std::collections::HashSet;
 use std::fs::{self, OpenOptions};
 use std::io::{self, BufReader, Read};
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
@@ -40,6 +51,9 @@ pub fn unpack(reader: impl Read, dest: &Path, what: &str) -> Result<(), Error> {
     let root = tmp.path().join("root");
     fs::create_dir(&root).map_err(|e| Error::io(&root, e))?;
     let mut dirs: Vec<(PathBuf, u32)> = Vec::new();
+    // Regular files (and hard links to them) written so far, by path.
+    let mut written: HashSet<Vec<String>> = HashSet::new();
+    let mut symlinks: Vec<(Vec<String>, String)> = Vec::new();
     let mut archive = tar::Archive::new(stream);
     let entries = archive.entries().map_err(|e| Error::io(what, e))?;
     for entry in entries {
@@ -59,7 +73,8 @@ pub fn unpack(reader: impl Read, dest: &Path, what: &str) -> Result<(), Error> {
             ParentError::Io(p, e) => Error::io(p, e),
             ParentError::NotADir => refuse("a parent directory is a symlink or a file"),
         })?;
-        let mode = entry.header().mode().unwrap_or(0o644) & 0o777;
+        // No write bits for others; no setuid, setgid or sticky.
+        let mode = entry.header().mode().unwrap_or(0o644) & 0o755;
         let kind = entry.header().entry_type();
         // An entry replacing an earlier one must not follow a symlink there.
         if let Ok(meta) = target.symlink_metadata()
@@ -69,6 +84,7 @@ pub fn unpack(reader: impl Read, dest: &Path, what: &str) -> Result<(), Error> {
                 return Err(refuse("the path is both a directory and something else"));
             }
             fs::remove_file(&target).map_err(|e| Error::io(&target, e))?;
+            written.remove(&rel);
         }
         if kind.is_dir() {
             if target.symlink_metadata().is_err() {
@@ -85,6 +101,7 @@ pub fn unpack(reader: impl Read, dest: &Path, what: &str) -> Result<(), Error> {
             io::copy(&mut entry, &mut out).map_err(|e| Error::io(&target, e))?;
             out.set_permissions(fs::Permissions::from_mode(mode))
                 .map_err(|e| Error::io(&target, e))?;
+            written.insert(rel.clone());
         } else if kind.is_symlink() {
             let link = entry
                 .link_name_bytes()
@@ -98,13 +115,25 @@ pub fn unpack(reader: impl Read, dest: &Path, what: &str) -> Result<(), Error> {
                 ))
             })?;
             std::os::unix::fs::symlink(&link, &target).map_err(|e| Error::io(&target, e))?;
+            resolve_inside(&root, &rel)
+                .map_err(|why| refuse(&format!("the symlink points to `{link}`, which {why}")))?;
+            symlinks.push((rel.clone(), link));
         } else if kind.is_hard_link() {
             let link = entry
                 .link_name_bytes()
                 .ok_or_else(|| refuse("a hard link without a target"))?;
             let link_rel =
                 clean_path(&link).ok_or_else(|| refuse("the hard link leaves the tree"))?;
-            let source = link_rel.iter().fold(root.clone(), |p, c| p.join(c));
+            // Only to a regular file this archive wrote, reached through real
+            // directories: a symlink on the way could lead anywhere on the
+            // file system (a hard link needs no access to its target).
+            if !written.contains(&link_rel) {
+                return Err(refuse(
+                    "the hard link names no regular file unpacked before it",
+                ));
+            }
+            let source = real_path(&root, &link_rel)
+                .ok_or_else(|| refuse("the hard link's target is reached through a symlink"))?;
             let meta = source
                 .symlink_metadata()
                 .map_err(|_| refuse("the hard link names no earlier file"))?;
@@ -112,6 +141,7 @@ pub fn unpack(reader: impl Read, dest: &Path, what: &str) -> Result<(), Error> {
                 return Err(refuse("the hard link names something other than a file"));
             }
             fs::hard_link(&source, &target).map_err(|e| Error::io(&target, e))?;
+            written.insert(rel.clone());
         } else if matches!(
             kind,
             tar::EntryType::XGlobalHeader | tar::EntryType::XHeader | tar::EntryType::GNULongName
@@ -122,6 +152,14 @@ pub fn unpack(reader: impl Read, dest: &Path, what: &str) -> Result<(), Error> {
                 "devices, FIFOs and other special files are not allowed in a root file system",
             ));
         }
+    }
+    // A later entry can change where an earlier symlink leads (`s -> a/b/..`
+    // before `a/b -> ..`): resolve every one again in the finished tree.
+    for (rel, link) in &symlinks {
+        resolve_inside(&root, rel).map_err(|why| Error::Unsafe {
+            path: format!("{what}: {}", rel.join("/")),
+            reason: format!("the symlink points to `{link}`, which {why}"),
+        })?;
     }
     // Directory modes last, deepest first, so read-only ones could be filled.
     dirs.sort_by_key(|(p, _)| std::cmp::Reverse(p.components().count()));
@@ -150,6 +188,69 @@ fn clean_path(raw: &[u8]) -> Option<Vec<String>> {
         }
     }
     Some(out)
+}
+
+/// `root/rel` when every parent of it is a real directory (no symlink on the
+/// way), else `None`.
+fn real_path(root: &Path, rel: &[String]) -> Option<PathBuf> {
+    let mut path = root.to_path_buf();
+    for (i, comp) in rel.iter().enumerate() {
+        path.push(comp);
+        if i + 1 < rel.len() && !path.symlink_metadata().ok()?.is_dir() {
+            return None;
+        }
+    }
+    Some(path)
+}
+
+/// Resolve the entry at `rel` (usually a symlink) the way the kernel would
+/// inside the sandbox, where `root` is `/`, following every symlink already
+/// in the tree, and fail when the walk ever climbs above `root`. What does
+/// not exist (yet) is resolved by its text. `Err` says why, for a message.
+pub(crate) fn resolve_inside(root: &Path, rel: &[String]) -> Result<(), String> {
+    const MAX_LINKS: usize = 40;
+    // Components still to walk, last first, and where the walk stands.
+    let mut todo: Vec<String> = rel.iter().rev().cloned().collect();
+    let mut at: Vec<String> = Vec::new();
+    let mut hops = 0;
+    while let Some(comp) = todo.pop() {
+        match comp.as_str() {
+            "" | "." => continue,
+            ".." => {
+                if at.pop().is_none() {
+                    return Err("leads outside the root file system".into());
+                }
+                continue;
+            }
+            _ => {}
+        }
+        at.push(comp);
+        let host = at.iter().fold(root.to_path_buf(), |p, c| p.join(c));
+        let Ok(meta) = host.symlink_metadata() else {
+            continue;
+        };
+        if !meta.file_type().is_symlink() {
+            continue;
+        }
+        hops += 1;
+        if hops > MAX_LINKS {
+            return Err("goes through too many symlinks".into());
+        }
+        let target = fs::read_link(&host).map_err(|e| e.to_string())?;
+        let target = target
+            .to_str()
+            .ok_or_else(|| "is not UTF-8".to_string())?
+            .to_string();
+        at.pop();
+        if target.starts_with('/') {
+            // Absolute: from the sandbox's root, which is `root`.
+            at.clear();
+        }
+        for part in target.split('/').rev() {
+            todo.push(part.to_string());
+        }
+    }
+    Ok(())
 }
 
 enum ParentError {
@@ -249,6 +350,92 @@ mod tests {
             b.append_link(&mut h, "up", "../..").unwrap();
         });
         assert!(unpack(&data[..], &dir.path().join("root2"), "t").is_err());
+    }
+
+    /// Regression: a hard link whose target went through symlinks that each
+    /// passed the "stays inside" check by their text (`a/b -> ..`, then
+    /// `s -> a/b/..`, the parent of the root) linked a file from outside the
+    /// archive into the rootfs: the user's SSH key came out in `/output`.
+    #[test]
+    fn a_hard_link_through_symlinks_cannot_reach_outside() {
+        let dir = tempfile::tempdir().unwrap();
+        // Beside the unpack root, as `execute/rootfs/` holds other trees.
+        fs::write(dir.path().join("secret"), "the key").unwrap();
+        let data = archive(|b| {
+            let mut h = header(tar::EntryType::Directory, 0);
+            b.append_data(&mut h, "a/", io::empty()).unwrap();
+            let mut h = header(tar::EntryType::Symlink, 0);
+            b.append_link(&mut h, "a/b", "..").unwrap();
+            let mut h = header(tar::EntryType::Symlink, 0);
+            b.append_link(&mut h, "s", "a/b/..").unwrap();
+            let mut h = header(tar::EntryType::Link, 0);
+            b.append_link(&mut h, "stolen", "s/../secret").unwrap();
+        });
+        let err = unpack(&data[..], &dir.path().join("root"), "t").unwrap_err();
+        assert!(matches!(err, Error::Unsafe { .. }), "{err}");
+        assert!(!dir.path().join("root").exists());
+
+        // The same symlinks in the other order: each looks inside as it
+        // comes, the pair leads out once both are there.
+        let data = archive(|b| {
+            let mut h = header(tar::EntryType::Symlink, 0);
+            b.append_link(&mut h, "s", "a/b/..").unwrap();
+            let mut h = header(tar::EntryType::Directory, 0);
+            b.append_data(&mut h, "a/", io::empty()).unwrap();
+            let mut h = header(tar::EntryType::Symlink, 0);
+            b.append_link(&mut h, "a/b", "..").unwrap();
+        });
+        let err = unpack(&data[..], &dir.path().join("root"), "t").unwrap_err();
+        assert!(matches!(err, Error::Unsafe { .. }), "{err}");
+
+        // A hard link through a symlink to a directory of the archive: the
+        // path goes through a symlink, which a hard link never follows.
+        let data = archive(|b| {
+            let mut h = header(tar::EntryType::Directory, 0);
+            b.append_data(&mut h, "d/", io::empty()).unwrap();
+            let mut h = header(tar::EntryType::Regular, 1);
+            b.append_data(&mut h, "d/f", &b"x"[..]).unwrap();
+            let mut h = header(tar::EntryType::Symlink, 0);
+            b.append_link(&mut h, "l", "d").unwrap();
+            let mut h = header(tar::EntryType::Link, 0);
+            b.append_link(&mut h, "h", "l/f").unwrap();
+        });
+        assert!(unpack(&data[..], &dir.path().join("root3"), "t").is_err());
+        // To the file by its real path it is fine.
+        let data = archive(|b| {
+            let mut h = header(tar::EntryType::Directory, 0);
+            b.append_data(&mut h, "d/", io::empty()).unwrap();
+            let mut h = header(tar::EntryType::Regular, 1);
+            b.append_data(&mut h, "d/f", &b"x"[..]).unwrap();
+            let mut h = header(tar::EntryType::Link, 0);
+            b.append_link(&mut h, "h", "d/f").unwrap();
+        });
+        unpack(&data[..], &dir.path().join("root4"), "t").unwrap();
+        assert_eq!(fs::read(dir.path().join("root4/h")).unwrap(), b"x");
+    }
+
+    /// Regression: modes came from the archive as they were, so a
+    /// world-writable directory of a cached rootfs let another user replace
+    /// a binary in it.
+    #[test]
+    fn nothing_unpacked_is_writable_by_others() {
+        let data = archive(|b| {
+            let mut h = header(tar::EntryType::Directory, 0);
+            h.set_mode(0o777);
+            b.append_data(&mut h, "bin/", io::empty()).unwrap();
+            let mut h = header(tar::EntryType::Regular, 2);
+            h.set_mode(0o6777);
+            b.append_data(&mut h, "bin/x", &b"hi"[..]).unwrap();
+        });
+        let dir = tempfile::tempdir().unwrap();
+        let dest = dir.path().join("root");
+        unpack(&data[..], &dest, "t").unwrap();
+        let mode = |p: &str| {
+            use std::os::unix::fs::MetadataExt;
+            fs::symlink_metadata(dest.join(p)).unwrap().mode() & 0o7777
+        };
+        assert_eq!(mode("bin"), 0o755);
+        assert_eq!(mode("bin/x"), 0o755);
     }
 
     #[test]

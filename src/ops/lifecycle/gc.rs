@@ -1,6 +1,7 @@
 //! Garbage collection: delete every block that no pinned root reaches, every
-//! unpacked package tree no installed version uses, and every stored file no
-//! tree links to any more.
+//! unpacked package tree no installed version and no running program uses
+//! (a live lease, see [`super::lease`]), and every stored file no tree links
+//! to any more.
 //!
 //! Runs under the prefix lock (after finishing or undoing an interrupted
 //! transaction) and the store lock, both taken exclusively, so no install is
@@ -16,6 +17,7 @@ use crate::content::{Cid, GetError, links_of};
 use crate::sources::store::{BlockStore, StoreLock};
 
 use super::installed;
+use super::lease;
 use super::lock::PrefixLock;
 use super::unpack;
 use super::{Error, Layout};
@@ -63,10 +65,17 @@ pub fn gc(layout: &Layout, dry_run: bool) -> Result<GcReport, Error> {
 /// cached for pure runs, then stored files whose only link is their own name
 /// in `files/`.
 fn gc_trees(layout: &Layout, dry_run: bool) -> Result<(usize, usize, u64), Error> {
-    let used: HashSet<String> = installed::list(layout)?
+    let mut used: HashSet<String> = installed::list(layout)?
         .into_iter()
         .flat_map(|r| r.versions.into_keys())
         .collect();
+    // Trees running programs use are roots too (`ipkg run`, see `lease`).
+    used.extend(
+        lease::live(layout, dry_run)?
+            .into_iter()
+            .filter(|(kind, _)| kind == lease::PKGS)
+            .map(|(_, name)| name),
+    );
     let mut trees = 0;
     let pkgs = layout.pkgs_dir();
     if let Ok(entries) = fs::read_dir(&pkgs) {

@@ -10,6 +10,7 @@
 //! changes nothing a user can see.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::fs;
 use std::path::{Path, PathBuf};
 
 use crate::content::Cid;
@@ -1123,20 +1124,25 @@ pub fn upgrade(
 }
 
 /// A program ready to run: its package tree and the file to execute.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct Runnable {
     pub name: String,
     pub version: semver::Version,
-    /// The package tree (through `<prefix>/<name>` when installed).
+    /// The package tree (`.ipkg/pkgs/<cid>`, also when installed: the tree
+    /// `<prefix>/<name>` points to now).
     pub tree: PathBuf,
     /// The command's file.
     pub program: PathBuf,
     pub command: String,
+    /// Keeps `tree` from `gc` while the program runs (see [`super::lease`]);
+    /// `None` in a prefix this user cannot write.
+    pub lease: Option<super::lease::Lease>,
 }
 
 /// `ipkg run NAME|CID|…`: an installed package's command, or else fetch,
-/// verify and unpack the package (without installing it: nothing is linked,
-/// and `gc` may remove the tree later) and name the command to run.
+/// verify and unpack the package (without installing it: nothing is linked)
+/// and name the command to run. Either way the tree is leased, so `gc` keeps
+/// it while the program runs and may remove an uninstalled one after.
 pub fn prepare_run(
     layout: &Layout,
     what: &str,
@@ -1144,19 +1150,28 @@ pub fn prepare_run(
     opts: &Options,
     ui: &dyn Ui,
 ) -> Result<Runnable, Error> {
-    if crate::trust::manifest::check_package_name(what).is_ok()
-        && let Some(r) = installed::load(layout, what)?
-    {
-        let cur = r.current()?;
-        let (cmd, path) = pick_command(what, &cur.commands, command)?;
-        let tree = layout.package_link(what);
-        return Ok(Runnable {
-            name: r.name.clone(),
-            version: cur.version.clone(),
-            program: tree.join(path),
-            tree,
-            command: cmd,
-        });
+    if crate::trust::manifest::check_package_name(what).is_ok() {
+        // Shared: no gc (nor remove) between reading the link and leasing.
+        let _lock = PrefixLock::shared(layout)?;
+        if let Some(r) = installed::load(layout, what)? {
+            let cur = r.current()?;
+            let (cmd, path) = pick_command(what, &cur.commands, command)?;
+            let link = layout.package_link(what);
+            let tree = fs::read_link(&link)
+                .ok()
+                .and_then(|t| t.file_name().map(|n| layout.pkgs_dir().join(n)))
+                .filter(|t| t.is_dir())
+                .ok_or_else(|| Error::io(&link, std::io::ErrorKind::NotFound.into()))?;
+            let lease = lease_tree(layout, &tree)?;
+            return Ok(Runnable {
+                name: r.name.clone(),
+                version: cur.version.clone(),
+                program: tree.join(path),
+                tree,
+                command: cmd,
+                lease,
+            });
+        }
     }
     let session = Session::open(layout, ui)?;
     let spec_list = [what.to_owned()];
@@ -1171,14 +1186,26 @@ pub fn prepare_run(
             unpack::materialize(layout, &session.store, &scanned, false, ui.progress())?;
         let m = &scanned.manifest;
         let (cmd, path) = pick_command(&m.package.name, &m.commands, command)?;
+        // Under the session's prefix lock: no gc runs until it is held.
+        let lease = lease_tree(layout, &tree)?;
         Ok(Runnable {
             name: m.package.name.clone(),
             version: m.package.version.clone(),
             program: tree.join(path),
             tree,
             command: cmd,
+            lease,
         })
     })
+}
+
+/// Lease the package tree `.ipkg/pkgs/<name>` for a run.
+fn lease_tree(layout: &Layout, tree: &Path) -> Result<Option<super::lease::Lease>, Error> {
+    let name = tree
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    super::lease::Lease::take(layout, super::lease::PKGS, &name)
 }
 
 /// The command to run: the one asked for, else the one named like the

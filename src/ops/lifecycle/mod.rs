@@ -11,7 +11,8 @@
 //! - [`unpack`] and [`verify`]: from a package DAG in the store to a tree on
 //!   disk, and back to check it.
 //! - [`hooks`]: a package's lifecycle scripts, sandboxed.
-//! - [`gc`]: what nothing pins or uses any more goes.
+//! - [`gc`]: what nothing pins or uses any more goes; [`lease`]: the trees
+//!   running programs use, which `gc` keeps.
 //! - [`query`]: `list`, `info`, `history`, `which` (read-only).
 //!
 //! Must not touch: registries and keys (it asks [`super::publish`] only to
@@ -28,6 +29,7 @@ pub mod hooks;
 pub mod install;
 pub mod installed;
 pub mod journal;
+pub mod lease;
 pub mod lock;
 pub mod query;
 pub mod unpack;
