@@ -4,6 +4,7 @@ use crate::ops::Error;
 use crate::ops::verify::verify;
 
 use super::ui::CliUi;
+use super::printer::esc;
 use super::{Ctx, stdout_err};
 
 #[derive(Debug, clap::Args)]
@@ -26,7 +27,10 @@ pub fn run(args: Args, ctx: &Ctx) -> Result<(), Error> {
             for pr in &r.problems {
                 p.data(format!(
                     "{} {}: {} ({})",
-                    r.name, pr.kind, pr.path, pr.detail
+                    r.name,
+                    pr.kind,
+                    esc(&pr.path),
+                    esc(&pr.detail)
                 ))
                 .map_err(stdout_err)?;
             }
