@@ -15,6 +15,7 @@ pub struct Args {
 pub fn run(args: Args, ctx: &Ctx) -> Result<(), Error> {
     let layout = ctx.layout()?;
     let p = &ctx.printer;
+    super::warn_damaged(&layout, p);
     let i = match info(&layout, &args.name) {
         Ok(i) => i,
         Err(Error::NotInstalled { name }) => {

@@ -268,6 +268,15 @@ fn is_broken_pipe(e: &Error) -> bool {
 }
 
 /// Turn a failed write to stdout into an [`Error`].
+/// Tell a reader that a receipt is damaged and what it sees instead.
+pub(crate) fn warn_damaged(layout: &crate::ops::Layout, printer: &printer::Printer) {
+    for (_, e) in crate::ops::installed::damaged_receipts(layout) {
+        printer.warn(format!(
+            "{e}; shown as `ipkg doctor` would rebuild it: run `ipkg doctor`"
+        ));
+    }
+}
+
 pub(crate) fn stdout_err(e: io::Error) -> Error {
     Error::io("<stdout>", e)
 }

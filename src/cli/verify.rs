@@ -18,6 +18,7 @@ pub fn run(args: Args, ctx: &Ctx) -> Result<(), Error> {
     let ui = CliUi::new(&ctx.printer);
     let results = verify(&layout, &args.names, &ui)?;
     let p = &ctx.printer;
+    super::warn_damaged(&layout, p);
     let bad: usize = results.iter().map(|r| r.problems.len()).sum();
     if p.json {
         p.json(&serde_json::to_value(&results).unwrap_or_default())
