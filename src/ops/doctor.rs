@@ -20,6 +20,8 @@ use std::path::Path;
 
 use serde::Serialize;
 
+use crate::content::cid::parse;
+
 use super::installed;
 use super::journal::{self, Recovered};
 use super::lock::PrefixLock;
@@ -290,8 +292,9 @@ fn state_checks(layout: &Layout, fix: bool) -> Result<Vec<Check>, Error> {
         let mut added = 0;
         for r in installed::list(layout)? {
             for v in r.versions.values() {
-                if let Ok(cid) = v.package_cid() {
-                    let label = super::install::pin_label(&r.name, &v.version);
+                let label = super::install::pin_label(&r.name, &v.version);
+                let release = v.release.as_deref().and_then(|c| parse(c).ok());
+                for cid in v.package_cid().ok().into_iter().chain(release) {
                     if !pins.labels(&cid)?.contains(&label) {
                         pins.add(&cid, &label)?;
                         added += 1;

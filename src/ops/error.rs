@@ -371,6 +371,10 @@ impl Error {
             ),
             (Error::CommandIndex { .. }, _) => Some("rebuild it with `ipkg update`".into()),
             (Error::Damaged { fix, .. }, _) => Some(fix.clone()),
+            (Error::Config { path, .. }, _) => Some(format!(
+                "fix `{}`, or move it aside to use the defaults",
+                path.display()
+            )),
             (Error::DestExists { .. }, _) => Some("choose another `-o` path, or remove it first".into()),
             (Error::Io { source, .. }, _) if source.kind() == std::io::ErrorKind::StorageFull => {
                 Some("free some space; `ipkg gc` removes blocks and files nothing installed needs".into())

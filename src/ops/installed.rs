@@ -169,11 +169,14 @@ pub fn rebuild(layout: &Layout, name: &str) -> Result<Receipt, Error> {
         ))
     })?;
     let mut cids = vec![current.clone()];
+    // Label -> CIDs: a version's pins are its tree and its release statement.
+    let mut labelled: BTreeMap<String, Vec<String>> = BTreeMap::new();
     if let Ok(pins) = super::pins::Pins::open(layout.pins_dir()) {
         let prefix = format!("installed/{name}@");
         for (cid, labels) in pins.list().unwrap_or_default() {
-            if labels.iter().any(|l| l.starts_with(&prefix)) {
+            for l in labels.iter().filter(|l| l.starts_with(&prefix)) {
                 cids.push(cid.to_string());
+                labelled.entry(l.clone()).or_default().push(cid.to_string());
             }
         }
     }
@@ -188,15 +191,19 @@ pub fn rebuild(layout: &Layout, name: &str) -> Result<Receipt, Error> {
         let Ok(m) = crate::trust::manifest::Manifest::parse(&text, &file) else {
             continue;
         };
-        if m.package.name != name {
+        if m.package.name != name || versions.contains_key(&cid) {
             continue;
         }
+        let label = super::install::pin_label(name, &m.package.version);
+        let release = labelled
+            .get(&label)
+            .and_then(|c| c.iter().find(|c| **c != cid).cloned());
         versions.insert(
             cid.clone(),
             InstalledVersion {
                 version: m.package.version.clone(),
                 package: cid,
-                release: None,
+                release,
                 registry: None,
                 publisher: None,
                 installed_at: now,
