@@ -325,7 +325,11 @@ fn sigkill_at_every_publish_step_leaves_old_or_new() {
         env.set_env("IPKG_TEST_CRASH_AT", step);
         let v2 = examples().join("hello/1.1.0");
         let out = env.ipkg(["publish", "--registry", "main", path_str(&v2)]);
-        assert!(killed(&out), "publish at {step}: expected SIGKILL\n{}", out.describe());
+        assert!(
+            killed(&out),
+            "publish at {step}: expected SIGKILL\n{}",
+            out.describe()
+        );
         let env = without_crash_hook(env);
         // Before any repair, a subscriber sees the old index or the new.
         let out = client.ipkg(["update"]);

@@ -208,7 +208,9 @@ fn installer() -> TestEnv {
 }
 
 fn runs(env: &TestEnv, cmd: &str) -> Option<String> {
-    let out = std::process::Command::new(env.bin.join(cmd)).output().ok()?;
+    let out = std::process::Command::new(env.bin.join(cmd))
+        .output()
+        .ok()?;
     out.status
         .success()
         .then(|| String::from_utf8_lossy(&out.stdout).trim().to_owned())
@@ -320,15 +322,14 @@ fn a_damaged_pin_file_is_named_and_doctor_pins_again() {
         .unwrap()
         .flatten()
         .map(|e| e.path())
-        .find(|p| {
-            fs::read_to_string(p).is_ok_and(|t| t.contains("installed/hello@1.1.0"))
-        })
+        .find(|p| fs::read_to_string(p).is_ok_and(|t| t.contains("installed/hello@1.1.0")))
         .unwrap();
     fs::write(&hello_pin, b"\xff\xfe\x00garbage").unwrap();
     let out = env.ipkg(["gc"]);
     out.failure();
     assert!(
-        out.stderr.contains(hello_pin.file_name().unwrap().to_str().unwrap()),
+        out.stderr
+            .contains(hello_pin.file_name().unwrap().to_str().unwrap()),
         "{}",
         out.describe()
     );
@@ -439,7 +440,12 @@ fn doctor_finds_a_tampered_file_and_cleans_temporary_files() {
 #[test]
 fn control_characters_are_escaped_in_output() {
     let env = publisher();
-    let dir = package(&env, "evil", "1.0.0", "nice\u{1b}]0;owned\u{7}\u{1b}[2J\rtool");
+    let dir = package(
+        &env,
+        "evil",
+        "1.0.0",
+        "nice\u{1b}]0;owned\u{7}\u{1b}[2J\rtool",
+    );
     publish(&env, &dir).success();
     let out = env.ipkg(["info", "evil"]);
     out.success();
@@ -452,7 +458,9 @@ fn control_characters_are_escaped_in_output() {
     );
     // A file name with an escape sequence, found by `verify`.
     env.ipkg(["install", "evil"]).success();
-    let tree = env.prefix.join(fs::read_link(env.prefix.join("evil")).unwrap());
+    let tree = env
+        .prefix
+        .join(fs::read_link(env.prefix.join("evil")).unwrap());
     let mut perms = fs::metadata(&tree).unwrap().permissions();
     perms.set_mode(0o755);
     fs::set_permissions(&tree, perms).unwrap();

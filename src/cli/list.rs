@@ -42,7 +42,7 @@ pub fn run(_args: Args, ctx: &Ctx) -> Result<(), Error> {
             r.version,
             r.cid
         ))
-            .map_err(stdout_err)?;
+        .map_err(stdout_err)?;
     }
     Ok(())
 }

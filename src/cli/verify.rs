@@ -3,8 +3,8 @@
 use crate::ops::Error;
 use crate::ops::verify::verify;
 
-use super::ui::CliUi;
 use super::printer::esc;
+use super::ui::CliUi;
 use super::{Ctx, stdout_err};
 
 #[derive(Debug, clap::Args)]

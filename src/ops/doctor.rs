@@ -96,29 +96,30 @@ pub fn doctor(layout: &Layout, fix: bool) -> Result<Vec<Check>, Error> {
         other => Some(other?),
     };
     if let Some(recovered) = recovered {
-    out.push(match recovered {
-        Some(Some(Recovered::Finished { op, name })) => check(
-            "journal",
-            Status::Fixed,
-            format!("finished the interrupted {op} of `{name}`"),
-            None,
-        ),
-        Some(Some(Recovered::Undone { op, name })) => check(
-            "journal",
-            Status::Fixed,
-            format!("undid the interrupted {op} of `{name}`"),
-            None,
-        ),
-        _ if layout.journal_dir().join("tx.json").exists() => check(
-            "journal",
-            Status::Fail,
-            "an interrupted transaction is pending",
-            Some(
-                "run `ipkg doctor` (or any ipkg command that changes packages) to finish it".into(),
+        out.push(match recovered {
+            Some(Some(Recovered::Finished { op, name })) => check(
+                "journal",
+                Status::Fixed,
+                format!("finished the interrupted {op} of `{name}`"),
+                None,
             ),
-        ),
-        _ => check("journal", Status::Ok, "no interrupted transaction", None),
-    });
+            Some(Some(Recovered::Undone { op, name })) => check(
+                "journal",
+                Status::Fixed,
+                format!("undid the interrupted {op} of `{name}`"),
+                None,
+            ),
+            _ if layout.journal_dir().join("tx.json").exists() => check(
+                "journal",
+                Status::Fail,
+                "an interrupted transaction is pending",
+                Some(
+                    "run `ipkg doctor` (or any ipkg command that changes packages) to finish it"
+                        .into(),
+                ),
+            ),
+            _ => check("journal", Status::Ok, "no interrupted transaction", None),
+        });
     }
     out.extend(state_checks(layout, fix)?);
     out.extend(package_checks(layout, fix)?);
@@ -631,7 +632,9 @@ fn registry_checks(layout: &Layout, fix: bool) -> Vec<Check> {
                     &what,
                     Status::Fail,
                     err.unwrap_or_else(|| "an interrupted publish is pending".into()),
-                    Some(format!("run `ipkg registry repair {name}` (or `ipkg doctor`)")),
+                    Some(format!(
+                        "run `ipkg registry repair {name}` (or `ipkg doctor`)"
+                    )),
                 ));
                 continue;
             }

@@ -227,10 +227,12 @@ impl Registry {
             end: true,
             ..self.state.clone()
         };
-        let text = toml::to_string(&state).map_err(|e| Error::Usage(format!(
-            "cannot write `{}`: {e}",
-            self.state_path().display()
-        )))?;
+        let text = toml::to_string(&state).map_err(|e| {
+            Error::Usage(format!(
+                "cannot write `{}`: {e}",
+                self.state_path().display()
+            ))
+        })?;
         write_atomic(&self.state_path(), text.as_bytes())
             .map_err(|e| Error::io(self.state_path(), e))
     }
@@ -248,7 +250,8 @@ impl Registry {
             .root
             .as_deref()
             .map(|r| {
-                parse(r).map_err(|e| damaged(&self.name, &self.state_path(), format!("`root`: {e}")))
+                parse(r)
+                    .map_err(|e| damaged(&self.name, &self.state_path(), format!("`root`: {e}")))
             })
             .transpose()
     }

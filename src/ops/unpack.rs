@@ -76,10 +76,8 @@ pub fn scan(blocks: &dyn BlockGet, cid: &Cid) -> Result<Scanned, Error> {
             // The tree limits, checked as the walk goes: a DAG thousands of
             // levels deep (or wide) is refused at the first entry past the
             // limit, not after it was all read.
-            check_package_path(&path, &LIMITS).map_err(|reason| Error::NotAPackage {
-                cid: *cid,
-                reason,
-            })?;
+            check_package_path(&path, &LIMITS)
+                .map_err(|reason| Error::NotAPackage { cid: *cid, reason })?;
             if entries.len() as u64 >= LIMITS.max_entries {
                 return Err(Error::NotAPackage {
                     cid: *cid,
