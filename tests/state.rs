@@ -380,7 +380,11 @@ fn a_damaged_config_or_key_file_is_named() {
     fs::write(&key, b"garbage").unwrap();
     let out = publish(&env, &package(&env, "hello", "1.3.0", "hi"));
     out.failure();
-    assert!(out.stderr.contains("main.key"), "{}", out.describe());
+    assert!(
+        out.stderr.contains("main.key") && out.stderr.contains("ipkg key import"),
+        "{}",
+        out.describe()
+    );
     fs::write(&key, good).unwrap();
     assert_whole(&env);
 }
@@ -542,4 +546,53 @@ fn a_deep_dag_is_refused_quickly() {
     // Not a timing assertion of performance, a bound far above the refusal
     // (milliseconds) and far below the old walk (50 s).
     assert!(took < Duration::from_secs(20), "took {took:?}");
+}
+
+/// A damaged subscription file: named, with what to do; `doctor` moves it
+/// aside, packages installed from that registry stay installed, and the
+/// registry can be added again.
+#[test]
+fn a_damaged_subscription_file_is_named_and_quarantined() {
+    let publisher = publisher();
+    publish(&publisher, &package(&publisher, "hello", "1.0.0", "hi")).success();
+    let ipns = {
+        let out = publisher.ipkg(["registry", "list", "--json"]);
+        let v: serde_json::Value = serde_json::from_str(&out.success().stdout).unwrap();
+        v[0]["ipns"].as_str().unwrap().to_owned()
+    };
+    let server = support::serve::serve(&publisher, &[]);
+    let env = TestEnv::new();
+    env.write_config(&format!(
+        "kubo-api = \"off\"\ngateways = [\"{}\"]\ntimeout = \"2s\"\nretries = 0\n",
+        server.url
+    ));
+    env.ipkg(["registry", "add", "alice", &ipns]).success();
+    env.ipkg(["install", "hello"]).success();
+    let file = env.prefix.join(".ipkg/state/registries/alice.toml");
+    assert!(file.exists(), "{}", file.display());
+    fs::write(&file, "ipns = \"k51").unwrap();
+
+    let out = env.ipkg(["registry", "list"]);
+    out.failure();
+    assert!(
+        out.stderr.contains("alice.toml") && out.stderr.contains("ipkg registry add alice"),
+        "{}",
+        out.describe()
+    );
+    assert!(!out.stderr.contains("config file"), "{}", out.describe());
+    let out = env.ipkg(["doctor"]);
+    assert!(
+        out.stdout.contains("warn  subscription alice"),
+        "{}",
+        out.describe()
+    );
+    assert!(!file.exists());
+    env.ipkg(["registry", "add", "alice", &ipns]).success();
+    let out = env.ipkg(["list"]);
+    assert!(
+        out.success().stdout.contains("hello 1.0.0"),
+        "{}",
+        out.describe()
+    );
+    env.ipkg(["verify"]).success();
 }

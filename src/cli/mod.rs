@@ -277,6 +277,16 @@ pub(crate) fn warn_damaged(layout: &crate::ops::Layout, printer: &printer::Print
     }
 }
 
+/// Warn about key files other users can read.
+pub(crate) fn warn_loose_keys(keys: &crate::ops::keystore::KeyStore, printer: &printer::Printer) {
+    for f in keys.loose_files() {
+        printer.warn(format!(
+            "`{}` is readable by other users, and a key is a secret: `chmod 600` it (`chmod 700` for the directory)",
+            f.display()
+        ));
+    }
+}
+
 pub(crate) fn stdout_err(e: io::Error) -> Error {
     Error::io("<stdout>", e)
 }

@@ -54,12 +54,7 @@ pub fn run(args: Args, ctx: &Ctx) -> Result<(), Error> {
     let layout = ctx.layout()?;
     let keys = KeyStore::open_default()?;
     let p = &ctx.printer;
-    for f in keys.loose_files() {
-        p.warn(format!(
-            "`{}` is readable by other users, and a key is a secret: `chmod 600` it (`chmod 700` for the directory)",
-            f.display()
-        ));
-    }
+    super::warn_loose_keys(&keys, p);
     let report = if let (Some(version), Some(package)) = (&args.yank, &args.package) {
         let (report, changed) = yank(
             &layout,

@@ -263,6 +263,22 @@ fn state_checks(layout: &Layout, fix: bool) -> Result<Vec<Check>, Error> {
             )),
         }
     }
+    for (alias, path, err) in super::subscriptions::damaged_files(layout) {
+        let what = format!("subscription {alias}");
+        if fix {
+            let moved = quarantine(layout, &path, &format!("subscription-{alias}.toml"))?;
+            out.push(check(
+                &what,
+                Status::Warn,
+                format!("its file was damaged: moved it to `{}`", moved.display()),
+                Some(format!(
+                    "subscribe again with `ipkg registry add {alias} KEY` (the key is in the moved file)"
+                )),
+            ));
+        } else {
+            out.push(check(&what, Status::Fail, err.to_string(), err.hint()));
+        }
+    }
     let pins = super::pins::Pins::open(layout.pins_dir())?;
     let bad = pins.damaged();
     if !bad.is_empty() {

@@ -371,6 +371,10 @@ impl Error {
             ),
             (Error::CommandIndex { .. }, _) => Some("rebuild it with `ipkg update`".into()),
             (Error::Damaged { fix, .. }, _) => Some(fix.clone()),
+            (Error::Key { path, .. }, _) => Some(format!(
+                "the key file is damaged or not a key: restore it from a backup with `ipkg key import NAME FILE` (move `{}` aside first)",
+                path.display()
+            )),
             (Error::Config { path, .. }, _) => Some(format!(
                 "fix `{}`, or move it aside to use the defaults",
                 path.display()
