@@ -22,9 +22,10 @@ use serde::Serialize;
 
 use crate::content::cid::parse;
 
-use super::installed;
-use super::journal::{self, Recovered};
-use super::lock::PrefixLock;
+use super::lifecycle::installed;
+use super::lifecycle::journal::{self, Recovered};
+use super::lifecycle::lock::PrefixLock;
+use super::lifecycle::unpack;
 use super::{Error, Layout};
 
 /// How a check came out.
@@ -185,8 +186,11 @@ pub fn stale_temp_files(layout: &Layout) -> Vec<std::path::PathBuf> {
         (layout.bin_dir.clone(), false),
         (layout.pins_dir(), true),
     ];
-    for name in super::registry::Registry::names(layout) {
-        dirs.push((super::registry::registries_dir(layout).join(name), true));
+    for name in super::publish::registry::Registry::names(layout) {
+        dirs.push((
+            super::publish::registry::registries_dir(layout).join(name),
+            true,
+        ));
     }
     let mut out = Vec::new();
     for (dir, shared) in dirs {
@@ -263,7 +267,7 @@ fn state_checks(layout: &Layout, fix: bool) -> Result<Vec<Check>, Error> {
             )),
         }
     }
-    for (alias, path, err) in super::subscriptions::damaged_files(layout) {
+    for (alias, path, err) in super::resolve::subscriptions::damaged_files(layout) {
         let what = format!("subscription {alias}");
         if fix {
             let moved = quarantine(layout, &path, &format!("subscription-{alias}.toml"))?;
@@ -309,7 +313,7 @@ fn state_checks(layout: &Layout, fix: bool) -> Result<Vec<Check>, Error> {
         let mut added = 0;
         for r in installed::list(layout)? {
             for v in r.versions.values() {
-                let label = super::install::pin_label(&r.name, &v.version);
+                let label = super::lifecycle::install::pin_label(&r.name, &v.version);
                 let release = v.release.as_deref().and_then(|c| parse(c).ok());
                 for cid in v.package_cid().ok().into_iter().chain(release) {
                     if !pins.labels(&cid)?.contains(&label) {
@@ -348,14 +352,14 @@ fn repin_registries(layout: &Layout, pins: &super::pins::Pins) -> Result<usize, 
         }
         Ok(())
     };
-    for name in super::registry::Registry::names(layout) {
-        let Ok(reg) = super::registry::Registry::open(layout, &name) else {
+    for name in super::publish::registry::Registry::names(layout) {
+        let Ok(reg) = super::publish::registry::Registry::open(layout, &name) else {
             continue;
         };
         let (Ok(Some(root)), Ok(index)) = (reg.root_cid(), reg.load_index(&store)) else {
             continue;
         };
-        let label = super::registry::pin_label(&name);
+        let label = super::publish::registry::pin_label(&name);
         pin(&root, &label)?;
         for doc in index.packages().values() {
             if let Ok(block) = doc.to_block() {
@@ -372,7 +376,7 @@ fn repin_registries(layout: &Layout, pins: &super::pins::Pins) -> Result<usize, 
 
 /// Key files that other users can read.
 fn key_checks() -> Vec<Check> {
-    let Ok(keys) = super::keystore::KeyStore::open_default() else {
+    let Ok(keys) = super::publish::keystore::KeyStore::open_default() else {
         return Vec::new();
     };
     keys.loose_files()
@@ -514,8 +518,8 @@ fn package_checks(layout: &Layout, fix: bool) -> Result<Vec<Check>, Error> {
         let tree = layout.package_tree(&cid);
         if !tree.is_dir() {
             if fix {
-                let scanned = super::unpack::scan(&store, &cid)?;
-                super::unpack::materialize(layout, &store, &scanned, false, &super::NoProgress)?;
+                let scanned = unpack::scan(&store, &cid)?;
+                unpack::materialize(layout, &store, &scanned, false, &super::NoProgress)?;
                 fixed.push("unpacked its missing tree again".to_owned());
             } else {
                 problems.push(format!("its tree `{}` is missing", tree.display()));
@@ -534,7 +538,7 @@ fn package_checks(layout: &Layout, fix: bool) -> Result<Vec<Check>, Error> {
             Err(e) => problems.push(e.to_string()),
         }
         if tree.is_dir() {
-            match super::verify::verify_one(layout, &store, r) {
+            match super::lifecycle::verify::verify_one(layout, &store, r) {
                 Ok(v) => {
                     let files: Vec<String> = v
                         .problems
@@ -633,12 +637,12 @@ fn registry_checks(layout: &Layout, fix: bool) -> Vec<Check> {
         return out;
     };
     let now = super::publish::now();
-    for name in super::registry::Registry::names(layout) {
-        let dir = super::registry::registries_dir(layout).join(&name);
+    for name in super::publish::registry::Registry::names(layout) {
+        let dir = super::publish::registry::registries_dir(layout).join(&name);
         if !dir.join("registry.toml").exists() && !dir.join("journal.json").exists() {
             continue;
         }
-        let opened = super::registry::Registry::open(layout, &name);
+        let opened = super::publish::registry::Registry::open(layout, &name);
         let pending = dir.join("journal.json").exists();
         if opened.is_err() || pending {
             let what = format!("registry {name}");
@@ -654,7 +658,7 @@ fn registry_checks(layout: &Layout, fix: bool) -> Vec<Check> {
                 ));
                 continue;
             }
-            let repaired = super::keystore::KeyStore::open_default()
+            let repaired = super::publish::keystore::KeyStore::open_default()
                 .and_then(|keys| super::publish::repair(layout, &keys, &name));
             match repaired {
                 Ok(r) => out.push(check(
@@ -677,7 +681,7 @@ fn registry_checks(layout: &Layout, fix: bool) -> Vec<Check> {
                 }
             }
         }
-        let Ok(reg) = super::registry::Registry::open(layout, &name) else {
+        let Ok(reg) = super::publish::registry::Registry::open(layout, &name) else {
             continue;
         };
         let name = format!("registry {}", reg.name);
