@@ -12,7 +12,7 @@
 //! release statement's signature and agreement with its entry.
 //!
 //! A mutation holds `lock` (an `flock(2)` beside `registry.toml`) for its whole
-//! run and goes through `journal.json` (see [`super::publish`]). `registry.toml`
+//! run and goes through `journal.json` (see [`super`]). `registry.toml`
 //! ends with `end = true`: a file cut short, or one that does not parse, is
 //! reported as damaged (never read as "nothing published yet"), and
 //! `ipkg registry repair` rebuilds it from the last signed index in the store.
