@@ -366,3 +366,51 @@ fn publish_writes_a_verifiable_ipns_record() {
     other[last] ^= 1;
     assert!(ipkg::names::ipns::verify(&name, &other, std::time::SystemTime::now()).is_err());
 }
+
+/// A publish journal that is not ours (garbage) is an error naming it; a
+/// journal left by a killed publish that only reserved a sequence makes the
+/// next publish skip that sequence, never sign it for other content.
+#[test]
+fn publish_journal_damaged_or_reserved() {
+    let env = TestEnv::new();
+    registry(&env);
+    publish(&env, &examples().join("hello/1.0.0")).success();
+    let dir = env.prefix.join(".ipkg/registries/main");
+    let journal = dir.join("journal.json");
+
+    // Reserved sequence 2 (a publish killed before it signed).
+    let ipns = list_json(&env)[0]["ipns"].as_str().unwrap().to_owned();
+    std::fs::write(
+        &journal,
+        format!("{{\"sequence\": 2, \"key\": \"alice\", \"ipns\": \"{ipns}\"}}"),
+    )
+    .unwrap();
+    publish(&env, &examples().join("hello/1.1.0")).success();
+    assert!(!journal.exists());
+    assert_eq!(list_json(&env)[0]["sequence"], 3);
+
+    // Garbage: named, with the command that repairs it.
+    std::fs::write(&journal, "garbage").unwrap();
+    let out = env.ipkg(["registry", "verify", "main"]);
+    out.failure();
+    assert!(
+        out.stderr.contains("journal.json") && out.stderr.contains("ipkg registry repair main"),
+        "{}",
+        out.describe()
+    );
+    let out = env.ipkg(["registry", "repair", "main"]);
+    assert!(
+        out.success().stderr.contains("index sequence 3"),
+        "{}",
+        out.describe()
+    );
+    assert!(!journal.exists());
+    env.ipkg(["registry", "verify", "main"]).success();
+    // A healthy registry: nothing to repair.
+    let out = env.ipkg(["registry", "repair", "main"]);
+    assert!(
+        out.success().stderr.contains("nothing to repair"),
+        "{}",
+        out.describe()
+    );
+}

@@ -251,3 +251,114 @@ fn eight_processes_at_once_end_consistent() {
     let out = env.ipkg(["doctor", "--no-fix"]);
     assert!(!out.stdout.contains("FAIL"), "{}", out.describe());
 }
+
+/// Every signed registry index in a prefix's store, by sequence.
+fn signed_indexes(prefix: &Path) -> std::collections::BTreeMap<u64, Vec<String>> {
+    let mut out: std::collections::BTreeMap<u64, Vec<String>> = Default::default();
+    let mut stack = vec![prefix.join(".ipkg/blocks")];
+    while let Some(dir) = stack.pop() {
+        for e in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if let Ok(bytes) = std::fs::read(&p)
+                && let Ok(root) = ipkg::trust::index::SignedIndex::decode(&bytes)
+            {
+                let cids = out.entry(root.root().sequence).or_default();
+                if !cids.contains(&root.cid().to_string()) {
+                    cids.push(root.cid().to_string());
+                }
+            }
+        }
+    }
+    out
+}
+
+/// `hello` at `version`: the example's 1.1.0 tree with another version.
+fn hello_at(env: &TestEnv, version: &str) -> PathBuf {
+    let src = examples().join("hello/1.1.0");
+    let dir = env.work.join(format!("hello-{version}"));
+    let status = Command::new("cp")
+        .arg("-a")
+        .arg(&src)
+        .arg(&dir)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let manifest = dir.join("ipkg.toml");
+    let text = std::fs::read_to_string(&manifest).unwrap();
+    std::fs::write(
+        &manifest,
+        text.replace("version = \"1.1.0\"", &format!("version = \"{version}\"")),
+    )
+    .unwrap();
+    dir
+}
+
+/// Regression: a `publish` killed between its two writes made the next one
+/// sign the same sequence again for other content, and subscribers refused
+/// the registry as a fork. Killed after each write step: the registry is the
+/// old one or the new one, a subscriber accepts the next index, no release
+/// is lost and no sequence names two indexes.
+#[test]
+fn sigkill_at_every_publish_step_leaves_old_or_new() {
+    for step in ipkg::ops::publish::STEPS {
+        let mut env = TestEnv::new();
+        env.ipkg(["key", "gen", "main"]).success();
+        let ipns = env
+            .ipkg(["registry", "init", "main", "--key", "main"])
+            .success()
+            .stdout_trimmed()
+            .trim_start_matches("/ipns/")
+            .to_owned();
+        let v1 = examples().join("hello/1.0.0");
+        env.ipkg(["publish", "--registry", "main", path_str(&v1)])
+            .success();
+        let server = support::serve::serve(&env, &[]);
+        let client = TestEnv::new();
+        client.write_config(&format!(
+            "kubo-api = \"off\"\ngateways = [\"{}\"]\ntimeout = \"2s\"\nretries = 0\n",
+            server.url
+        ));
+        client.ipkg(["registry", "add", "alice", &ipns]).success();
+
+        env.set_env("IPKG_TEST_CRASH_AT", step);
+        let v2 = examples().join("hello/1.1.0");
+        let out = env.ipkg(["publish", "--registry", "main", path_str(&v2)]);
+        assert!(
+            killed(&out),
+            "publish at {step}: expected SIGKILL\n{}",
+            out.describe()
+        );
+        let env = without_crash_hook(env);
+        // Before any repair, a subscriber sees the old index or the new.
+        let out = client.ipkg(["update"]);
+        assert!(out.status.success(), "{step}: {}", out.describe());
+
+        // The next command finishes or undoes the publish.
+        env.ipkg(["registry", "verify", "main"]).success();
+        let list = env.ipkg(["registry", "list"]);
+        let seq = list.success().stdout.clone();
+        assert!(
+            seq.contains("sequence=1") || seq.contains("sequence=2"),
+            "{step}: {seq}"
+        );
+        // Publishing again loses nothing; the subscriber follows.
+        env.ipkg(["publish", "--registry", "main", path_str(&v2)])
+            .success();
+        let v3 = hello_at(&env, "1.2.0");
+        env.ipkg(["publish", "--registry", "main", path_str(&v3)])
+            .success();
+        let out = client.ipkg(["update"]);
+        assert!(out.status.success(), "{step}: {}", out.describe());
+        let out = client.ipkg(["info", "hello", "--json"]);
+        let releases = out.success().stdout.clone();
+        for v in ["1.0.0", "1.1.0", "1.2.0"] {
+            assert!(releases.contains(v), "{step}: {v} lost\n{releases}");
+        }
+        for (seq, cids) in signed_indexes(&env.prefix) {
+            assert_eq!(cids.len(), 1, "{step}: sequence {seq} signed for {cids:?}");
+        }
+        drop(server);
+    }
+}

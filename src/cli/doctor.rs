@@ -4,6 +4,7 @@
 use crate::ops::Error;
 use crate::ops::doctor::{Status, doctor};
 
+use super::printer::esc;
 use super::{Ctx, stdout_err};
 
 #[derive(Debug, clap::Args)]
@@ -27,7 +28,7 @@ pub fn run(args: Args, ctx: &Ctx) -> Result<(), Error> {
                 Status::Fail => "FAIL",
                 Status::Fixed => "fixed",
             };
-            p.data(format!("{tag:>5}  {}: {}", c.name, c.detail))
+            p.data(format!("{tag:>5}  {}: {}", esc(&c.name), esc(&c.detail)))
                 .map_err(stdout_err)?;
             if let Some(h) = &c.hint {
                 p.data(format!("       hint: {h}")).map_err(stdout_err)?;

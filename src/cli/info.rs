@@ -3,6 +3,7 @@
 use crate::ops::Error;
 use crate::ops::lifecycle::query::{available, info};
 
+use super::printer::{esc, esc_path};
 use super::{Ctx, stdout_err};
 
 #[derive(Debug, clap::Args)]
@@ -14,6 +15,7 @@ pub struct Args {
 pub fn run(args: Args, ctx: &Ctx) -> Result<(), Error> {
     let layout = ctx.layout()?;
     let p = &ctx.printer;
+    super::warn_damaged(&layout, p);
     let i = match info(&layout, &args.name) {
         Ok(i) => i,
         Err(Error::NotInstalled { name }) => {
@@ -30,11 +32,11 @@ pub fn run(args: Args, ctx: &Ctx) -> Result<(), Error> {
             p.status("Available", format!("`{name}` is not installed"));
             for o in offers {
                 for l in [
-                    format!("name:        {}", o.name),
+                    format!("name:        {}", esc(&o.name)),
                     format!("registry:    {}", o.registry),
                     format!("publisher:   {}", o.publisher),
-                    format!("description: {}", o.description),
-                    format!("commands:    {}", o.commands.join(", ")),
+                    format!("description: {}", esc(&o.description)),
+                    format!("commands:    {}", esc(&o.commands.join(", "))),
                     format!("releases:    {}", o.releases.join(", ")),
                 ] {
                     p.data(l).map_err(stdout_err)?;
@@ -54,13 +56,13 @@ pub fn run(args: Args, ctx: &Ctx) -> Result<(), Error> {
         format!("version:     {}", i.version),
     ];
     if let Some(d) = &i.description {
-        lines.push(format!("description: {d}"));
+        lines.push(format!("description: {}", esc(d)));
     }
     if let Some(l) = &i.license {
-        lines.push(format!("license:     {l}"));
+        lines.push(format!("license:     {}", esc(l)));
     }
     if let Some(h) = &i.homepage {
-        lines.push(format!("homepage:    {h}"));
+        lines.push(format!("homepage:    {}", esc(h)));
     }
     lines.push(format!("cid:         {}", i.cid));
     if let Some(r) = &i.release {
@@ -81,7 +83,7 @@ pub fn run(args: Args, ctx: &Ctx) -> Result<(), Error> {
     ));
     lines.push(format!("path:        {}", i.path.display()));
     for (c, link) in &i.commands {
-        lines.push(format!("command:     {c} ({})", link.display()));
+        lines.push(format!("command:     {} ({})", esc(c), esc_path(link)));
     }
     for (d, req) in &i.dependencies {
         lines.push(format!("depends on:  {d} {req}"));

@@ -52,6 +52,7 @@ pub fn run(cmd: Command, ctx: &Ctx) -> Result<(), Error> {
             }
         }
         Command::List => {
+            super::warn_loose_keys(&keys, p);
             let list = keys.list()?;
             if p.json {
                 p.json(&serde_json::json!(list)).map_err(stdout_err)?;

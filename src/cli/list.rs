@@ -9,8 +9,10 @@ use super::{Ctx, stdout_err};
 pub struct Args {}
 
 pub fn run(_args: Args, ctx: &Ctx) -> Result<(), Error> {
-    let rows = list(&ctx.layout()?)?;
+    let layout = ctx.layout()?;
+    let rows = list(&layout)?;
     let p = &ctx.printer;
+    super::warn_damaged(&layout, p);
     if p.json {
         return p
             .json(&serde_json::to_value(&rows).unwrap_or_default())
@@ -34,8 +36,13 @@ pub fn run(_args: Args, ctx: &Ctx) -> Result<(), Error> {
             )
         };
         let dep = if r.explicit { "" } else { " [dependency]" };
-        p.data(format!("{} {} {}{others}{dep}", r.name, r.version, r.cid))
-            .map_err(stdout_err)?;
+        p.data(format!(
+            "{} {} {}{others}{dep}",
+            super::printer::esc(&r.name),
+            r.version,
+            r.cid
+        ))
+        .map_err(stdout_err)?;
     }
     Ok(())
 }

@@ -268,6 +268,28 @@ fn is_broken_pipe(e: &Error) -> bool {
 }
 
 /// Turn a failed write to stdout into an [`Error`].
+/// Tell a reader that a receipt is damaged and what it sees instead.
+pub(crate) fn warn_damaged(layout: &crate::ops::Layout, printer: &printer::Printer) {
+    for (_, e) in crate::ops::lifecycle::installed::damaged_receipts(layout) {
+        printer.warn(format!(
+            "{e}; shown as `ipkg doctor` would rebuild it: run `ipkg doctor`"
+        ));
+    }
+}
+
+/// Warn about key files other users can read.
+pub(crate) fn warn_loose_keys(
+    keys: &crate::ops::publish::keystore::KeyStore,
+    printer: &printer::Printer,
+) {
+    for f in keys.loose_files() {
+        printer.warn(format!(
+            "`{}` is readable by other users, and a key is a secret: `chmod 600` it (`chmod 700` for the directory)",
+            f.display()
+        ));
+    }
+}
+
 pub(crate) fn stdout_err(e: io::Error) -> Error {
     Error::io("<stdout>", e)
 }

@@ -11,6 +11,60 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::ops::Progress;
 
+/// Control characters (C0, DEL, C1) and the Unicode controls that reorder
+/// or hide text.
+fn unsafe_char(c: char) -> bool {
+    c.is_control()
+        || matches!(c, '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' | '\u{feff}')
+}
+
+fn escape_char(c: char, out: &mut String) {
+    match c {
+        '\n' => out.push_str("\\n"),
+        '\t' => out.push_str("\\t"),
+        '\r' => out.push_str("\\r"),
+        c if (c as u32) < 0x100 => out.push_str(&format!("\\x{:02x}", c as u32)),
+        c => out.push_str(&format!("\\u{{{:x}}}", c as u32)),
+    }
+}
+
+fn escape_if(text: &str, bad: impl Fn(char) -> bool) -> std::borrow::Cow<'_, str> {
+    if !text.chars().any(&bad) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        if bad(c) {
+            escape_char(c, &mut out);
+        } else {
+            out.push(c);
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
+/// Text from outside (a description, a file name, a name from an index)
+/// made safe for a terminal: control characters and the Unicode controls
+/// that reorder or hide text are shown escaped (`\x1b`, `\n`, `\u{202e}`),
+/// so a hostile package cannot move the cursor, rewrite earlier lines, fake a
+/// line of output or set the terminal's title. Everything else is unchanged.
+pub fn esc(text: &str) -> std::borrow::Cow<'_, str> {
+    escape_if(text, unsafe_char)
+}
+
+/// [`esc`] for a whole message ipkg composed: the line breaks and tabs ipkg
+/// put there stay, every other control character is escaped. The printer
+/// applies it to everything it prints, as a last line of defence; text from
+/// outside is escaped with [`esc`] where it is interpolated.
+fn clean(text: &str) -> std::borrow::Cow<'_, str> {
+    escape_if(text, |c| c != '\n' && c != '\t' && unsafe_char(c))
+}
+
+/// A path from outside, escaped as [`esc`] does.
+pub fn esc_path(path: &std::path::Path) -> String {
+    esc(&path.to_string_lossy()).into_owned()
+}
+
 /// How much to say on stderr.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Verbosity {
@@ -49,14 +103,14 @@ impl Printer {
         } else {
             format!("{verb:>12}")
         };
-        let _ = writeln!(io::stderr(), "{verb} {}", message.as_ref());
+        let _ = writeln!(io::stderr(), "{verb} {}", clean(message.as_ref()));
     }
 
     /// A plain line on stderr, for text a person reads as a whole (the
     /// command-not-found suggestion), not shown when quiet.
     pub fn message(&self, message: impl AsRef<str>) {
         if self.verbosity >= Verbosity::Normal {
-            let _ = writeln!(io::stderr(), "{}", message.as_ref());
+            let _ = writeln!(io::stderr(), "{}", clean(message.as_ref()));
         }
     }
 
@@ -67,13 +121,13 @@ impl Printer {
         } else {
             "warning"
         };
-        let _ = writeln!(io::stderr(), "{label}: {}", message.as_ref());
+        let _ = writeln!(io::stderr(), "{label}: {}", clean(message.as_ref()));
     }
 
     /// A line of data on stdout. A closed pipe is reported so the caller can stop.
     pub fn data(&self, line: impl AsRef<str>) -> io::Result<()> {
         let mut out = io::stdout().lock();
-        writeln!(out, "{}", line.as_ref())?;
+        writeln!(out, "{}", clean(line.as_ref()))?;
         out.flush()
     }
 
@@ -109,14 +163,14 @@ impl Printer {
             "error"
         };
         let mut stderr = io::stderr().lock();
-        let _ = writeln!(stderr, "{label}: {err}");
+        let _ = writeln!(stderr, "{label}: {}", clean(&err.to_string()));
         let mut source = err.source();
         while let Some(cause) = source {
-            let _ = writeln!(stderr, "  caused by: {cause}");
+            let _ = writeln!(stderr, "  caused by: {}", clean(&cause.to_string()));
             source = cause.source();
         }
         if let Some(hint) = hint {
-            let _ = writeln!(stderr, "  hint: {hint}");
+            let _ = writeln!(stderr, "  hint: {}", clean(hint));
         }
     }
 }
@@ -170,5 +224,20 @@ impl Progress for BarProgress {
             Some(bar) => bar.suspend(|| self.printer.warn(message)),
             None => self.printer.warn(message),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::esc;
+
+    #[test]
+    fn control_characters_are_escaped() {
+        assert_eq!(esc("plain text, ünïcode"), "plain text, ünïcode");
+        assert_eq!(esc("a\x1b[2Jb"), "a\\x1b[2Jb");
+        assert_eq!(esc("l1\nl2\t\r"), "l1\\nl2\\t\\r");
+        assert_eq!(esc("\u{9b}31m"), "\\x9b31m");
+        assert_eq!(esc("evil\u{202e}txt"), "evil\\u{202e}txt");
+        assert_eq!(esc("\x7f"), "\\x7f");
     }
 }

@@ -54,6 +54,7 @@ pub fn run(args: Args, ctx: &Ctx) -> Result<(), Error> {
     let layout = ctx.layout()?;
     let keys = KeyStore::open_default()?;
     let p = &ctx.printer;
+    super::warn_loose_keys(&keys, p);
     let report = if let (Some(version), Some(package)) = (&args.yank, &args.package) {
         let (report, changed) = yank(
             &layout,

@@ -9,6 +9,7 @@ use crate::ops::publish::keystore::KeyStore;
 use crate::ops::publish::registry::Registry;
 use crate::sources::store::{BlockStore, StoreLock};
 
+use super::printer::esc;
 use super::{Ctx, stdout_err};
 
 #[derive(Debug, clap::Subcommand)]
@@ -37,6 +38,9 @@ pub enum Command {
     List,
     /// Check a registry's index, release statements and packages.
     Verify { name: String },
+    /// Rebuild `registry.toml` (and the IPNS record) from the last signed
+    /// index in the store, moving a damaged file to `.ipkg/quarantine/`.
+    Repair { name: String },
     /// Write the index, its documents, releases and packages as a CAR.
     Export {
         name: String,
@@ -100,8 +104,34 @@ pub fn run(cmd: Command, ctx: &Ctx) -> Result<(), Error> {
                 format!("registry `{alias}` (/ipns/{})", sub.state.ipns),
             );
         }
+        Command::Repair { name } => {
+            let keys = KeyStore::open_default()?;
+            let r = crate::ops::publish::repair(&layout, &keys, &name)?;
+            for q in &r.quarantined {
+                p.warn(format!("moved the damaged `{}` aside", q.display()));
+            }
+            p.status(
+                if r.changed { "Repaired" } else { "Checked" },
+                format!(
+                    "registry `{}`: index sequence {}{}",
+                    esc(&name),
+                    r.sequence,
+                    if r.changed { "" } else { ", nothing to repair" }
+                ),
+            );
+            if p.json {
+                p.json(&serde_json::json!(r)).map_err(stdout_err)?;
+            }
+        }
         Command::List => {
-            let list = Registry::list(&layout)?;
+            let list = Registry::names(&layout)
+                .iter()
+                .filter(|n| {
+                    let d = crate::ops::publish::registry::registries_dir(&layout).join(n);
+                    d.join("registry.toml").exists()
+                })
+                .map(|n| crate::ops::publish::open_settled(&layout, n))
+                .collect::<Result<Vec<_>, Error>>()?;
             let subs = crate::ops::resolve::subscriptions::list(&layout)?;
             if p.json {
                 let mut v: Vec<_> = list
@@ -148,7 +178,7 @@ pub fn run(cmd: Command, ctx: &Ctx) -> Result<(), Error> {
             }
         }
         Command::Verify { name } => {
-            let reg = Registry::open(&layout, &name)?;
+            let reg = crate::ops::publish::open_settled(&layout, &name)?;
             let (_lock, store) = open_store()?;
             let report = reg.verify(&store)?;
             p.status(
@@ -163,7 +193,7 @@ pub fn run(cmd: Command, ctx: &Ctx) -> Result<(), Error> {
             }
         }
         Command::Export { name, output } => {
-            let reg = Registry::open(&layout, &name)?;
+            let reg = crate::ops::publish::open_settled(&layout, &name)?;
             let (_lock, store) = open_store()?;
             let blocks = reg.export(&store, &output)?;
             p.status(

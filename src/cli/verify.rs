@@ -3,6 +3,7 @@
 use crate::ops::Error;
 use crate::ops::lifecycle::verify::verify;
 
+use super::printer::esc;
 use super::ui::CliUi;
 use super::{Ctx, stdout_err};
 
@@ -17,6 +18,7 @@ pub fn run(args: Args, ctx: &Ctx) -> Result<(), Error> {
     let ui = CliUi::new(&ctx.printer);
     let results = verify(&layout, &args.names, &ui)?;
     let p = &ctx.printer;
+    super::warn_damaged(&layout, p);
     let bad: usize = results.iter().map(|r| r.problems.len()).sum();
     if p.json {
         p.json(&serde_json::to_value(&results).unwrap_or_default())
@@ -26,7 +28,10 @@ pub fn run(args: Args, ctx: &Ctx) -> Result<(), Error> {
             for pr in &r.problems {
                 p.data(format!(
                     "{} {}: {} ({})",
-                    r.name, pr.kind, pr.path, pr.detail
+                    r.name,
+                    pr.kind,
+                    esc(&pr.path),
+                    esc(&pr.detail)
                 ))
                 .map_err(stdout_err)?;
             }

@@ -205,6 +205,17 @@ pub enum Error {
     },
     #[error("command index `{}` is damaged: {reason}", path.display())]
     CommandIndex { path: PathBuf, reason: String },
+    /// A file of local state that ipkg wrote but cannot read back (cut short
+    /// by a crash of the machine, or edited by hand).
+    #[error("{what} `{}` is damaged: {reason}", path.display())]
+    Damaged {
+        /// What the file is (`the receipt of package `xmr``, `the registry file`).
+        what: String,
+        path: PathBuf,
+        reason: String,
+        /// What to do about it.
+        fix: String,
+    },
 }
 
 fn fetch_attempts(attempts: &[(String, String)]) -> String {
@@ -359,6 +370,15 @@ impl Error {
                     .into(),
             ),
             (Error::CommandIndex { .. }, _) => Some("rebuild it with `ipkg update`".into()),
+            (Error::Damaged { fix, .. }, _) => Some(fix.clone()),
+            (Error::Key { path, .. }, _) => Some(format!(
+                "the key file is damaged or not a key: restore it from a backup with `ipkg key import NAME FILE` (move `{}` aside first)",
+                path.display()
+            )),
+            (Error::Config { path, .. }, _) => Some(format!(
+                "fix `{}`, or move it aside to use the defaults",
+                path.display()
+            )),
             (Error::DestExists { .. }, _) => Some("choose another `-o` path, or remove it first".into()),
             (Error::Io { source, .. }, _) if source.kind() == std::io::ErrorKind::StorageFull => {
                 Some("free some space; `ipkg gc` removes blocks and files nothing installed needs".into())

@@ -42,8 +42,31 @@ impl Pins {
                 .map(String::from)
                 .collect()),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(BTreeSet::new()),
+            Err(e) if e.kind() == io::ErrorKind::InvalidData => Err(Error::Damaged {
+                what: format!("the pin file of `{cid}`"),
+                path,
+                reason: "it is not text".into(),
+                fix: "run `ipkg doctor`: it moves the file to `.ipkg/quarantine/` and pins again what installed packages and registries need".into(),
+            }),
             Err(e) => Err(Error::io(path, e)),
         }
+    }
+
+    /// Pin files that cannot be read back.
+    pub fn damaged(&self) -> Vec<PathBuf> {
+        let mut out = Vec::new();
+        for entry in fs::read_dir(&self.dir).into_iter().flatten().flatten() {
+            let name = entry.file_name();
+            let Some(name) = name.to_str() else { continue };
+            if name.starts_with('.') {
+                continue;
+            }
+            let Ok(cid) = parse(name) else { continue };
+            if matches!(self.labels(&cid), Err(Error::Damaged { .. })) {
+                out.push(entry.path());
+            }
+        }
+        out
     }
 
     /// Pin `cid` with `label` (idempotent).

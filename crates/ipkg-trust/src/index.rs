@@ -832,6 +832,27 @@ impl RegistryIndex {
         now: i64,
         expires: i64,
     ) -> Result<PublishedIndex, IndexError> {
+        self.sign_at_least(key, now, expires, 0)
+    }
+
+    /// The sequence [`Self::sign`] would give the next index.
+    pub fn next_sequence(&self) -> Option<u64> {
+        match self.last {
+            Some(seen) => seen.sequence.checked_add(1),
+            None => Some(1),
+        }
+    }
+
+    /// [`Self::sign`], with a sequence of at least `min`: a publisher that
+    /// reserved a sequence and was killed before it committed skips past it,
+    /// so one sequence never names two different documents.
+    pub fn sign_at_least(
+        &mut self,
+        key: &Keypair,
+        now: i64,
+        expires: i64,
+        min: u64,
+    ) -> Result<PublishedIndex, IndexError> {
         if expires <= now {
             return Err(IndexError::Invalid {
                 what: format!("registry index {}", self.registry),
@@ -858,7 +879,8 @@ impl RegistryIndex {
                     reason: "the sequence number is exhausted".into(),
                 })?,
             None => 1,
-        };
+        }
+        .max(min);
         let root = SignedIndex::sign(
             IndexRoot {
                 version: INDEX_FORMAT_VERSION,

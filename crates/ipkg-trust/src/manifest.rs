@@ -64,6 +64,11 @@ pub const LIMITS: Limits = Limits {
     max_component_bytes: 255,
 };
 
+/// The largest `ipkg.toml`: `pack`/`publish` refuse a bigger one and
+/// `install` refuses to read one, so nothing is published that cannot be
+/// installed.
+pub const MAX_MANIFEST_BYTES: u64 = 1 << 20;
+
 /// Default and maximum hook timeout, in seconds.
 pub const DEFAULT_HOOK_TIMEOUT: u32 = 60;
 pub const MAX_HOOK_TIMEOUT: u32 = 3600;

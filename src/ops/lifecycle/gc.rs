@@ -47,14 +47,25 @@ pub struct GcReport {
 pub fn gc(layout: &Layout, dry_run: bool) -> Result<GcReport, Error> {
     let _prefix = PrefixLock::exclusive(layout, &|| {})?;
     super::journal::recover(layout)?;
+    // A damaged receipt may be the only record of a tree: collect nothing
+    // until `doctor` has rebuilt it.
+    if let Some((_, e)) = installed::damaged_receipts(layout).into_iter().next() {
+        return Err(e);
+    }
     let _lock = StoreLock::exclusive(&layout.store_lock())
         .map_err(|e| Error::io(layout.store_lock(), e))?;
+    let stale = if dry_run {
+        crate::ops::doctor::stale_temp_files(layout).len()
+    } else {
+        crate::ops::doctor::remove_temp_files(layout)
+    };
     let (trees_removed, files_removed, file_bytes_freed) = gc_trees(layout, dry_run)?;
     let store =
         BlockStore::open(layout.blocks_dir()).map_err(|e| Error::io(layout.blocks_dir(), e))?;
     let pins = Pins::open(layout.pins_dir())?;
     let roots: Vec<Cid> = pins.list()?.into_iter().map(|(c, _)| c).collect();
     let mut report = gc_store(&store, &roots, dry_run)?;
+    report.temporaries_removed += stale;
     report.trees_removed = trees_removed;
     report.files_removed = files_removed;
     report.file_bytes_freed = file_bytes_freed;

@@ -1084,7 +1084,20 @@ pub fn upgrade(
     ui: &dyn Ui,
 ) -> Result<Vec<Report>, Error> {
     let session = Session::open(layout, ui)?;
-    let receipts = installed::load_named(layout, names)?;
+    // A damaged receipt is repaired by `doctor` (which keeps the damaged
+    // file), not overwritten here; the other packages are upgraded.
+    let mut damaged = std::collections::BTreeSet::new();
+    for (name, e) in installed::damaged_receipts(layout) {
+        if names.contains(&name) {
+            return Err(e);
+        }
+        ui.warn(&format!("skipping `{name}`: {e}; run `ipkg doctor`"));
+        damaged.insert(name);
+    }
+    let receipts: Vec<_> = installed::load_named(layout, names)?
+        .into_iter()
+        .filter(|r| !damaged.contains(&r.name))
+        .collect();
     let opts = Options {
         allow_downgrade: false,
         ..opts.clone()

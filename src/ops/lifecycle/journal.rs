@@ -76,7 +76,8 @@ pub struct Tx {
     pub trees_remove: Vec<String>,
 }
 
-fn journal_path(layout: &Layout) -> PathBuf {
+/// `<prefix>/.ipkg/journal/tx.json`.
+pub fn journal_path(layout: &Layout) -> PathBuf {
     layout.journal_dir().join("tx.json")
 }
 
@@ -114,10 +115,7 @@ pub fn current_link(layout: &Layout, name: &str) -> Result<Option<String>, Error
 pub fn apply(layout: &Layout, tx: &Tx) -> Result<(), Error> {
     let dir = layout.journal_dir();
     fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
-    let text = serde_json::to_vec_pretty(tx).map_err(|e| Error::Config {
-        path: journal_path(layout),
-        message: e.to_string(),
-    })?;
+    let text = serde_json::to_vec_pretty(tx).map_err(|e| Error::Usage(e.to_string()))?;
     write_atomic(&journal_path(layout), &text).map_err(|e| Error::io(journal_path(layout), e))?;
     crash_point("journal");
 
@@ -224,9 +222,11 @@ pub fn recover(layout: &Layout) -> Result<Option<Recovered>, Error> {
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(Error::io(path, e)),
     };
-    let tx: Tx = serde_json::from_slice(&text).map_err(|e| Error::Config {
+    let tx: Tx = serde_json::from_slice(&text).map_err(|e| Error::Damaged {
+        what: "the transaction journal".into(),
         path: path.clone(),
-        message: format!("unreadable transaction journal: {e}"),
+        reason: e.to_string(),
+        fix: "run `ipkg doctor`: it moves the journal to `.ipkg/quarantine/` and repairs the packages from their links and receipts".into(),
     })?;
     let now = current_link(layout, &tx.name).unwrap_or(None);
     let committed = now.as_deref() == tx.to.as_deref();

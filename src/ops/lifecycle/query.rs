@@ -116,10 +116,13 @@ pub fn history(layout: &Layout, name: &str) -> Result<Vec<HistoryEntry>, Error> 
     Ok(load(layout, name)?.history)
 }
 
+/// A reader's view: a damaged receipt shows as `doctor` would rebuild it.
 fn load(layout: &Layout, name: &str) -> Result<Receipt, Error> {
-    installed::load(layout, name)?.ok_or_else(|| Error::NotInstalled {
-        name: name.to_owned(),
-    })
+    installed::load_or_rebuild(layout, name)?
+        .map(|(r, _)| r)
+        .ok_or_else(|| Error::NotInstalled {
+            name: name.to_owned(),
+        })
 }
 
 /// What `ipkg which CMD` found.
@@ -153,7 +156,9 @@ pub fn which(layout: &Layout, cmd: &str) -> Result<Which, Error> {
         return Err(not_found());
     };
     let name = name.to_string_lossy().into_owned();
-    let r = installed::load(layout, &name)?.ok_or_else(not_found)?;
+    let r = installed::load_or_rebuild(layout, &name)?
+        .map(|(r, _)| r)
+        .ok_or_else(not_found)?;
     let cur = r.current()?;
     Ok(Which {
         command: cmd.to_owned(),

@@ -22,7 +22,7 @@ use std::path::{Path, PathBuf};
 
 use crate::content::reader::{self, FileReader, NodeKind};
 use crate::content::{BlockGet, Cid};
-use crate::trust::manifest::{Manifest, MemTree};
+use crate::trust::manifest::{LIMITS, MAX_MANIFEST_BYTES, Manifest, MemTree, check_package_path};
 
 use super::{Error, Layout, Progress};
 use crate::ops::content::get::{check_symlink, read_or_write_error, rename_noreplace, renameat2};
@@ -73,6 +73,17 @@ pub fn scan(blocks: &dyn BlockGet, cid: &Cid) -> Result<Scanned, Error> {
             } else {
                 format!("{dir_path}/{}", e.name)
             };
+            // The tree limits, checked as the walk goes: a DAG thousands of
+            // levels deep (or wide) is refused at the first entry past the
+            // limit, not after it was all read.
+            check_package_path(&path, &LIMITS)
+                .map_err(|reason| Error::NotAPackage { cid: *cid, reason })?;
+            if entries.len() as u64 >= LIMITS.max_entries {
+                return Err(Error::NotAPackage {
+                    cid: *cid,
+                    reason: format!("it has more than {} entries", LIMITS.max_entries),
+                });
+            }
             let st = reader::stat(&blocks, &e.cid)?;
             let mut entry = Entry {
                 path: path.clone(),
@@ -135,7 +146,7 @@ fn read_manifest(blocks: &dyn BlockGet, root: &Cid, entries: &[Entry]) -> Result
             reason: format!("it has no `{MANIFEST}`"),
         });
     };
-    if !entry.kind.is_file() || entry.size > 1 << 20 {
+    if !entry.kind.is_file() || entry.size > MAX_MANIFEST_BYTES {
         return Err(Error::NotAPackage {
             cid: *root,
             reason: format!("`{MANIFEST}` is not a file of at most 1 MiB"),

@@ -52,7 +52,11 @@ pub fn verify(layout: &Layout, names: &[String], ui: &dyn Ui) -> Result<Vec<Veri
     Ok(out)
 }
 
-fn verify_one(layout: &Layout, store: &dyn BlockGet, r: &Receipt) -> Result<Verified, Error> {
+pub(crate) fn verify_one(
+    layout: &Layout,
+    store: &dyn BlockGet,
+    r: &Receipt,
+) -> Result<Verified, Error> {
     let cur = r.current()?;
     let cid = cur.package_cid()?;
     let mut v = Verified {

@@ -97,6 +97,25 @@ impl KeyStore {
         Ok(())
     }
 
+    /// Key files (and the key directory) that users other than the owner
+    /// can read or enter: worth a warning, as a key is a secret.
+    pub fn loose_files(&self) -> Vec<PathBuf> {
+        let mut out = Vec::new();
+        if fs::metadata(&self.dir).is_ok_and(|m| m.permissions().mode() & 0o077 != 0) {
+            out.push(self.dir.clone());
+        }
+        for entry in fs::read_dir(&self.dir).into_iter().flatten().flatten() {
+            let path = entry.path();
+            if path.extension().is_some_and(|e| e == "key")
+                && fs::metadata(&path).is_ok_and(|m| m.permissions().mode() & 0o077 != 0)
+            {
+                out.push(path);
+            }
+        }
+        out.sort();
+        out
+    }
+
     /// Whether a key called `name` exists.
     pub fn contains(&self, name: &str) -> bool {
         self.path(name).exists()

@@ -108,6 +108,18 @@ fn walk(tree: &mut MemTree, dir: &Path, rel: &str) -> Result<(), Error> {
 /// Read and parse `DIR/ipkg.toml`.
 pub fn read_manifest(dir: &Path) -> Result<Manifest, Error> {
     let path = dir.join(MANIFEST);
+    // The limit install reads with: a manifest it would refuse is refused
+    // here, before anything is published.
+    if let Ok(meta) = fs::metadata(&path)
+        && meta.len() > crate::trust::manifest::MAX_MANIFEST_BYTES
+    {
+        return Err(Error::Usage(format!(
+            "`{}` is {} bytes; a manifest may be at most {} bytes (`ipkg install` refuses a larger one)",
+            path.display(),
+            meta.len(),
+            crate::trust::manifest::MAX_MANIFEST_BYTES
+        )));
+    }
     let text = match fs::read_to_string(&path) {
         Ok(t) => t,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {

@@ -10,6 +10,12 @@
 //! Loading an index checks everything a client would: the root's signature and
 //! key, every package document against its CID, and (for `verify`) every
 //! release statement's signature and agreement with its entry.
+//!
+//! A mutation holds `lock` (an `flock(2)` beside `registry.toml`) for its whole
+//! run and goes through `journal.json` (see [`super`]). `registry.toml`
+//! ends with `end = true`: a file cut short, or one that does not parse, is
+//! reported as damaged (never read as "nothing published yet"), and
+//! `ipkg registry repair` rebuilds it from the last signed index in the store.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -38,8 +44,47 @@ pub struct RegistryState {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub root: Option<String>,
     /// Its sequence (0 before the first publish).
-    #[serde(default)]
     pub sequence: u64,
+    /// The highest sequence a publish ever reserved, committed or not: the
+    /// next index is signed above it, so no sequence names two documents.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub reserved: u64,
+    /// Written last: a file without it was cut short.
+    #[serde(default)]
+    pub end: bool,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
+/// An exclusive hold on one registry, for a publish, yank, rotation or
+/// repair; released on drop (and by the kernel when the holder dies).
+#[derive(Debug)]
+pub struct RegistryLock {
+    _file: fs::File,
+}
+
+impl RegistryLock {
+    /// Take the lock of registry `name`, waiting for another publisher.
+    pub fn exclusive(layout: &Layout, name: &str) -> Result<RegistryLock, Error> {
+        check_registry_name(name)?;
+        let dir = registries_dir(layout).join(name);
+        if !dir.is_dir() {
+            return Err(Error::RegistryNotFound {
+                name: name.to_owned(),
+            });
+        }
+        let path = dir.join("lock");
+        let file = fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(|e| Error::io(&path, e))?;
+        file.lock().map_err(|e| Error::io(&path, e))?;
+        Ok(RegistryLock { _file: file })
+    }
 }
 
 /// A registry by name.
@@ -97,10 +142,7 @@ impl Registry {
             }
             Err(e) => return Err(Error::io(path, e)),
         };
-        let state = toml::from_str(&text).map_err(|e| Error::Config {
-            path,
-            message: e.to_string(),
-        })?;
+        let state = parse_state(name, &path, &text)?;
         Ok(Registry {
             name: name.to_owned(),
             dir,
@@ -136,6 +178,8 @@ impl Registry {
                 ipns: ipns.to_owned(),
                 root: None,
                 sequence: 0,
+                reserved: 0,
+                end: true,
             },
         };
         reg.save()?;
@@ -165,11 +209,30 @@ impl Registry {
         Ok(out)
     }
 
+    /// The names of every registry directory, readable or not (for `doctor`).
+    pub fn names(layout: &Layout) -> Vec<String> {
+        let mut out: Vec<String> = fs::read_dir(registries_dir(layout))
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter_map(|e| e.file_name().to_str().map(str::to_owned))
+            .filter(|n| check_registry_name(n).is_ok())
+            .collect();
+        out.sort();
+        out
+    }
+
     /// Write `registry.toml` atomically.
     pub fn save(&self) -> Result<(), Error> {
-        let text = toml::to_string(&self.state).map_err(|e| Error::Config {
-            path: self.state_path(),
-            message: e.to_string(),
+        let state = RegistryState {
+            end: true,
+            ..self.state.clone()
+        };
+        let text = toml::to_string(&state).map_err(|e| {
+            Error::Usage(format!(
+                "cannot write `{}`: {e}",
+                self.state_path().display()
+            ))
         })?;
         write_atomic(&self.state_path(), text.as_bytes())
             .map_err(|e| Error::io(self.state_path(), e))
@@ -188,10 +251,8 @@ impl Registry {
             .root
             .as_deref()
             .map(|r| {
-                parse(r).map_err(|e| Error::Config {
-                    path: self.state_path(),
-                    message: format!("`root`: {e}"),
-                })
+                parse(r)
+                    .map_err(|e| damaged(&self.name, &self.state_path(), format!("`root`: {e}")))
             })
             .transpose()
     }
@@ -283,6 +344,35 @@ impl Registry {
         let (blocks, _bytes) = car::export(store, &root_cid, dest, &super::NoProgress)?;
         Ok(blocks)
     }
+}
+
+/// The error for a `registry.toml` that cannot be read back.
+pub fn damaged(name: &str, path: &Path, reason: String) -> Error {
+    Error::Damaged {
+        what: format!("the registry file of `{name}`"),
+        path: path.to_path_buf(),
+        reason,
+        fix: format!(
+            "rebuild it from the last signed index in the store with `ipkg registry repair {name}` (or `ipkg doctor`)"
+        ),
+    }
+}
+
+/// Parse `registry.toml`, refusing a file that is cut short or not ours.
+fn parse_state(name: &str, path: &Path, text: &str) -> Result<RegistryState, Error> {
+    let state: RegistryState =
+        toml::from_str(text).map_err(|e| damaged(name, path, e.message().to_owned()))?;
+    if !state.end {
+        return Err(damaged(
+            name,
+            path,
+            "it is cut short (no `end = true` line)".into(),
+        ));
+    }
+    if let Some(root) = &state.root {
+        parse(root).map_err(|e| damaged(name, path, format!("`root`: {e}")))?;
+    }
+    Ok(state)
 }
 
 /// What [`Registry::verify`] checked.

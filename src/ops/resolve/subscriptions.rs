@@ -119,12 +119,7 @@ impl Subscription {
         self.state
             .root
             .as_deref()
-            .map(|r| {
-                parse(r).map_err(|e| Error::Config {
-                    path: self.path.clone(),
-                    message: format!("`root`: {e}"),
-                })
-            })
+            .map(|r| parse(r).map_err(|e| damaged(&self.alias, &self.path, format!("`root`: {e}"))))
             .transpose()
     }
 
@@ -193,6 +188,35 @@ pub fn list(layout: &Layout) -> Result<Vec<Subscription>, Error> {
     Ok(out)
 }
 
+/// The error for a subscription file that cannot be read back.
+fn damaged(alias: &str, path: &std::path::Path, reason: String) -> Error {
+    Error::Damaged {
+        what: format!("the subscription file of registry `{alias}`"),
+        path: path.to_path_buf(),
+        reason,
+        fix: format!(
+            "run `ipkg doctor` (it moves the file to `.ipkg/quarantine/`), then subscribe again with `ipkg registry add {alias} KEY`"
+        ),
+    }
+}
+
+/// Subscription files that cannot be read back, by alias.
+pub fn damaged_files(layout: &Layout) -> Vec<(String, std::path::PathBuf, Error)> {
+    let mut out = Vec::new();
+    for entry in fs::read_dir(dir(layout)).into_iter().flatten().flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let Some(alias) = name.strip_suffix(".toml") else {
+            continue;
+        };
+        if check_registry_name(alias).is_ok()
+            && let Err(e @ Error::Damaged { .. }) = open(layout, alias)
+        {
+            out.push((alias.to_owned(), entry.path(), e));
+        }
+    }
+    out
+}
+
 /// The subscription called `alias`.
 pub fn open(layout: &Layout, alias: &str) -> Result<Subscription, Error> {
     check_registry_name(alias)?;
@@ -206,10 +230,7 @@ pub fn open(layout: &Layout, alias: &str) -> Result<Subscription, Error> {
         }
         Err(e) => return Err(Error::io(path, e)),
     };
-    let state = toml::from_str(&text).map_err(|e| Error::Config {
-        path: path.clone(),
-        message: e.to_string(),
-    })?;
+    let state = toml::from_str(&text).map_err(|e| damaged(alias, &path, e.message().to_owned()))?;
     Ok(Subscription {
         alias: alias.to_owned(),
         state,
