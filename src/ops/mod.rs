@@ -56,6 +56,7 @@ pub struct NoProgress;
 impl Progress for NoProgress {}
 
 pub mod add;
+pub mod bundle;
 pub mod car;
 pub mod cmdindex;
 pub mod cnf;

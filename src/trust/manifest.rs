@@ -80,6 +80,32 @@ pub struct Manifest {
     pub dependencies: BTreeMap<String, semver::VersionReq>,
     /// Host programs expected on `PATH`.
     pub requires: Vec<String>,
+    /// What `ipkg bundle` copied into the package, when it made it.
+    pub bundle: Option<Bundle>,
+}
+
+/// `[bundle]`: the programs and shared libraries `ipkg bundle` copied into the
+/// package, the dynamic loader its launchers run them with, and where each
+/// file came from on the build machine. Informational for clients, apart from
+/// the tree check that every listed file is in the package.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Bundle {
+    /// Path of the bundled dynamic loader inside the package.
+    pub loader: String,
+    /// Package path → origin, for the bundled programs (`libexec/…`).
+    pub programs: BTreeMap<String, BundledFile>,
+    /// Package path → origin, for the loader and the libraries (`lib/…`).
+    pub libraries: BTreeMap<String, BundledFile>,
+}
+
+/// Where a bundled file came from.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct BundledFile {
+    /// The absolute path it was copied from on the build machine.
+    pub source: String,
+    /// The Debian package that owned `source` there (`dpkg -S`), if any.
+    pub debian_package: Option<String>,
 }
 
 /// `[package]`.
@@ -241,6 +267,17 @@ struct RawManifest {
     dependencies: BTreeMap<String, String>,
     #[serde(default)]
     requires: RawRequires,
+    bundle: Option<RawBundle>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawBundle {
+    loader: String,
+    #[serde(default)]
+    programs: BTreeMap<String, BundledFile>,
+    #[serde(default)]
+    libraries: BTreeMap<String, BundledFile>,
 }
 
 #[derive(Deserialize)]
@@ -279,7 +316,14 @@ struct RawRequires {
 /// Known keys per table; `None` means any key (checked by other rules).
 fn schema(table: &str) -> Option<&'static [&'static str]> {
     match table {
-        "" => Some(&["package", "commands", "hooks", "dependencies", "requires"]),
+        "" => Some(&[
+            "package",
+            "commands",
+            "hooks",
+            "dependencies",
+            "requires",
+            "bundle",
+        ]),
         "package" => Some(&[
             "spec",
             "name",
@@ -300,6 +344,7 @@ fn schema(table: &str) -> Option<&'static [&'static str]> {
             "host-access",
         ]),
         "requires" => Some(&["programs"]),
+        "bundle" => Some(&["loader", "programs", "libraries"]),
         _ => None,
     }
 }
@@ -587,6 +632,18 @@ impl Manifest {
                 Err(e) => return Err(err("hooks", kind.key(), e.to_string())),
             }
         }
+        if let Some(b) = &self.bundle {
+            let listed = std::iter::once(("loader", &b.loader))
+                .chain(b.programs.keys().map(|p| ("programs", p)))
+                .chain(b.libraries.keys().map(|p| ("libraries", p)));
+            for (key, path) in listed {
+                match resolve(tree, path) {
+                    Ok(EntryKind::File { .. }) => {}
+                    Ok(_) => return Err(err("bundle", key, format!("`{path}` is not a file"))),
+                    Err(e) => return Err(err("bundle", key, format!("`{path}`: {e}"))),
+                }
+            }
+        }
         check_tree(tree, limits).map_err(|message| ManifestError::Invalid {
             file: file.to_path_buf(),
             pos: None,
@@ -725,6 +782,8 @@ fn build(ctx: &Ctx<'_>, raw: RawManifest) -> Result<Manifest, ManifestError> {
         }
     }
 
+    let bundle = raw.bundle.map(|b| check_bundle(ctx, b)).transpose()?;
+
     Ok(Manifest {
         spec: p.spec.unwrap_or(SPEC_VERSION),
         package: Package {
@@ -740,6 +799,34 @@ fn build(ctx: &Ctx<'_>, raw: RawManifest) -> Result<Manifest, ManifestError> {
         hooks,
         dependencies,
         requires: raw.requires.programs,
+        bundle,
+    })
+}
+
+fn check_bundle(ctx: &Ctx<'_>, b: RawBundle) -> Result<Bundle, ManifestError> {
+    check_package_path(&b.loader, &LIMITS).map_err(|m| ctx.invalid("bundle", Some("loader"), m))?;
+    for (table, files) in [("programs", &b.programs), ("libraries", &b.libraries)] {
+        for (path, origin) in files {
+            let bad = |m: String| ctx.invalid("bundle", Some(table), format!("`{path}`: {m}"));
+            check_package_path(path, &LIMITS).map_err(bad)?;
+            if !origin.source.starts_with('/') || origin.source.len() > 4096 {
+                return Err(bad("`source` must be an absolute path".into()));
+            }
+            if origin
+                .debian_package
+                .as_ref()
+                .is_some_and(|d| d.trim().is_empty() || d.len() > 200)
+            {
+                return Err(bad(
+                    "`debian-package` must be a non-empty string of at most 200 bytes".into(),
+                ));
+            }
+        }
+    }
+    Ok(Bundle {
+        loader: b.loader,
+        programs: b.programs,
+        libraries: b.libraries,
     })
 }
 
