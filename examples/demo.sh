@@ -44,9 +44,12 @@ work=$(mktemp -d)
 serve_pid=
 tmux_sock="$work/tmux.sock"
 cleanup() {
-  [ -n "$serve_pid" ] && kill "$serve_pid" 2>/dev/null && wait "$serve_pid" 2>/dev/null
-  [ -S "$tmux_sock" ] && tmux -S "$tmux_sock" kill-server 2>/dev/null
+  local status=$?
+  set +e
+  if [ -n "$serve_pid" ]; then kill "$serve_pid" 2>/dev/null; wait "$serve_pid" 2>/dev/null; fi
+  if [ -S "$tmux_sock" ]; then tmux -S "$tmux_sock" kill-server 2>/dev/null; fi
   rm -rf "$work"
+  exit "$status"
 }
 trap cleanup EXIT
 

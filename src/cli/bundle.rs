@@ -53,10 +53,11 @@ pub fn run(args: Args, ctx: &Ctx) -> Result<(), Error> {
     p.status(
         "Bundling",
         format!(
-            "{} {} ({} programs)",
+            "{} {} ({} program{})",
             args.name,
             args.pkg_version,
-            commands.len()
+            commands.len(),
+            if commands.len() == 1 { "" } else { "s" }
         ),
     );
     let b = bundle(&Request {
