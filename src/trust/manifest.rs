@@ -1332,4 +1332,61 @@ timeout = 30
             .file("hooks/post-install", 1, true);
         assert!(m.validate_tree(&loopy, Path::new("ipkg.toml")).is_err());
     }
+
+    #[test]
+    fn bundle_table_is_parsed_and_checked_against_the_tree() {
+        let m = parse(
+            r#"[package]
+name = "xmr"
+version = "1.0.0"
+targets = ["x86_64-linux"]
+
+[commands]
+xmr = "bin/xmr"
+
+[bundle]
+loader = "lib/ld.so"
+
+[bundle.programs]
+"libexec/xmr" = { source = "/usr/bin/monerod", debian-package = "monero" }
+
+[bundle.libraries]
+"lib/libc.so.6" = { source = "/lib/libc.so.6" }
+"#,
+        )
+        .unwrap();
+        let b = m.bundle.clone().unwrap();
+        assert_eq!(b.loader, "lib/ld.so");
+        assert_eq!(
+            b.programs["libexec/xmr"].debian_package.as_deref(),
+            Some("monero")
+        );
+        assert_eq!(b.libraries["lib/libc.so.6"].debian_package, None);
+        let mut t = MemTree::new();
+        t.file("bin/xmr", 10, true)
+            .file("libexec/xmr", 10, true)
+            .file("lib/ld.so", 10, true)
+            .file("lib/libc.so.6", 10, false);
+        m.validate_tree(&t, Path::new("ipkg.toml")).unwrap();
+        let mut t = MemTree::new();
+        t.file("bin/xmr", 10, true).file("lib/ld.so", 10, true);
+        let e = m
+            .validate_tree(&t, Path::new("ipkg.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("[bundle] programs: `libexec/xmr`"), "{e}");
+
+        let e = parse(
+            "[package]\nname = \"x\"\nversion = \"1.0.0\"\ntargets = [\"any\"]\n[bundle]\nloader = \"../ld.so\"\n",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("[bundle] loader"), "{e}");
+        let e = parse(
+            "[package]\nname = \"x\"\nversion = \"1.0.0\"\ntargets = [\"any\"]\n[bundle]\nloadr = \"ld.so\"\n",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("did you mean `loader`"), "{e}");
+    }
 }
