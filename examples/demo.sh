@@ -68,6 +68,14 @@ as() { # NAME COMMAND...
     IPKG_CONFIG="$h/config.toml" TMPDIR="${TMPDIR:-/tmp}" NO_COLOR=1 IPKG_NO_DEFAULT_SOURCES=1 \
     TERM="${TERM:-dumb}" "$@"
 }
+# The same, replacing the (background) shell, so `$!` is the program's PID.
+as_exec() { # NAME COMMAND...
+  local h="$work/$1"
+  shift
+  exec env -i PATH="$h/bin:/usr/local/bin:/usr/bin:/bin" HOME="$h/home" \
+    XDG_CONFIG_HOME="$h/config" XDG_DATA_HOME="$h/data" XDG_CACHE_HOME="$h/cache" \
+    IPKG_CONFIG="$h/config.toml" TMPDIR="${TMPDIR:-/tmp}" NO_COLOR=1 IPKG_NO_DEFAULT_SOURCES=1 "$@"
+}
 world maintainer
 world user
 
@@ -87,7 +95,7 @@ say "maintainer: ipkg publish xmr $v1"
 as maintainer "$ipkg" publish "$work/maintainer/xmr-1" --registry monero
 
 say "maintainer: ipkg serve on 127.0.0.1 (a free port)"
-as maintainer "$ipkg" serve --listen 127.0.0.1:0 >"$work/serve.out" 2>"$work/serve.err" &
+as_exec maintainer "$ipkg" serve --listen 127.0.0.1:0 >"$work/serve.out" 2>"$work/serve.err" &
 serve_pid=$!
 for _ in $(seq 100); do [ -s "$work/serve.out" ] && break; sleep 0.1; done
 gateway=$(head -n1 "$work/serve.out")

@@ -87,7 +87,17 @@ fn the_demo_installs_xmr_by_name_through_ipns() {
             "a non-loopback address: {url}"
         );
     }
-    // The script cleaned up: no work dir left in TMPDIR.
+    // The script cleaned up: `ipkg serve` is gone (its port is closed) and
+    // no work dir is left in TMPDIR.
+    let gateway = all
+        .split_whitespace()
+        .find_map(|w| w.strip_prefix("http://"))
+        .expect("the gateway address in the output");
+    let addr: std::net::SocketAddr = gateway.parse().expect("a socket address");
+    assert!(
+        std::net::TcpStream::connect_timeout(&addr, std::time::Duration::from_secs(1)).is_err(),
+        "`ipkg serve` still listens on {addr} after the demo"
+    );
     let left: Vec<_> = std::fs::read_dir(tmp.path())
         .unwrap()
         .map(|e| e.unwrap().file_name())
