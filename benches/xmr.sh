@@ -107,7 +107,7 @@ for _ in $(seq "$runs"); do
 done
 archives="$work/archives"
 mkdir -p "$archives/partial"
-apt-get install --reinstall -y -qq --download-only -o Dir::Cache::archives="$archives" monero >/dev/null
+apt-get install --reinstall -y -qq --download-only -o Dir::Cache::archives="$archives" monero >/dev/null 2>&1
 apt_times=()
 for _ in $(seq "$runs"); do
   t0=$(now)
