@@ -89,11 +89,10 @@ pub fn run(args: Args, ctx: &Ctx) -> Result<(), Error> {
     p.status(
         "Bundled",
         format!(
-            "{} {}: {} programs, {} libraries, {} bytes in `{}`",
+            "{} {}: {}, {} bytes in `{}`",
             b.manifest.package.name,
             b.manifest.package.version,
-            b.programs.len(),
-            b.libraries.len(),
+            counted(b.programs.len(), b.libraries.len()),
             b.bytes,
             args.out.display()
         ),
@@ -125,4 +124,19 @@ pub fn run(args: Args, ctx: &Ctx) -> Result<(), Error> {
         p.data(args.out.display().to_string()).map_err(stdout_err)?;
     }
     Ok(())
+}
+
+/// `2 programs, the loader and 39 libraries` (the loader is listed among the
+/// libraries when there is one).
+fn counted(programs: usize, libraries: usize) -> String {
+    let plural =
+        |n: usize, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
+    let p = plural(programs, "program", "programs");
+    match libraries {
+        0 => p,
+        n => format!(
+            "{p}, the loader and {}",
+            plural(n - 1, "library", "libraries")
+        ),
+    }
 }
