@@ -14,6 +14,7 @@ use crate::ops::config::{Layout, Overrides};
 use crate::ops::{Error, ExitCode};
 
 mod add;
+mod bundle;
 mod car;
 mod cat;
 mod command_not_found;
@@ -134,6 +135,11 @@ enum Command {
     Init(init::Args),
     /// Check a package directory against its manifest and print its CID.
     Pack(pack::Args),
+    /// Make an all-in-one package from dynamically linked programs: their
+    /// shared libraries, loader and launchers.
+    // `--version` here is the package's, not ipkg's.
+    #[command(disable_version_flag = true)]
+    Bundle(bundle::Args),
     /// Pack, sign and publish a release to a registry.
     Publish(publish::Args),
     /// Make, list, export, import and rotate signing keys.
@@ -233,6 +239,7 @@ pub fn main() -> i32 {
         Command::Gc(args) => gc::run(args, &ctx),
         Command::Init(args) => init::run(args, &ctx),
         Command::Pack(args) => pack::run(args, &ctx),
+        Command::Bundle(args) => bundle::run(args, &ctx),
         Command::Publish(args) => publish::run(args, &ctx),
         Command::Key(cmd) => key::run(cmd, &ctx),
         Command::Registry(cmd) => registry::run(cmd, &ctx),

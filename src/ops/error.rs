@@ -203,6 +203,14 @@ pub enum Error {
         pinned: String,
         found: String,
     },
+    #[error("cannot bundle `{}`: {reason}", path.display())]
+    CannotBundle { path: PathBuf, reason: String },
+    #[error("cannot bundle `{}`: it needs `{library}`, which is not on this machine (looked in {})", needed_by.display(), searched.join(", "))]
+    MissingLibrary {
+        library: String,
+        needed_by: PathBuf,
+        searched: Vec<String>,
+    },
     #[error("command index `{}` is damaged: {reason}", path.display())]
     CommandIndex { path: PathBuf, reason: String },
     /// A file of local state that ipkg wrote but cannot read back (cut short
@@ -335,6 +343,7 @@ impl Error {
             Error::Fetch { .. } => ExitCode::Failure,
             Error::Resolve { .. } | Error::DnsLink { .. } => ExitCode::NotFound,
             Error::DnsLinkKeyChanged { .. } => ExitCode::Verification,
+            Error::MissingLibrary { .. } => ExitCode::NotFound,
             _ => ExitCode::Failure,
         }
     }
@@ -378,6 +387,9 @@ impl Error {
             (Error::Config { path, .. }, _) => Some(format!(
                 "fix `{}`, or move it aside to use the defaults",
                 path.display()
+            )),
+            (Error::MissingLibrary { library, .. }, _) => Some(format!(
+                "install the package that provides `{library}` (`apt-file search {library}` on Debian), then bundle again"
             )),
             (Error::DestExists { .. }, _) => Some("choose another `-o` path, or remove it first".into()),
             (Error::Io { source, .. }, _) if source.kind() == std::io::ErrorKind::StorageFull => {

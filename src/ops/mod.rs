@@ -16,6 +16,7 @@
 //! resolve   ─► publish, content
 //! publish   ─► content
 //! execute   ─► content
+//! bundle    ─► only the shared modules
 //! content   ─► only the shared modules
 //! ```
 //!
@@ -25,7 +26,8 @@
 //! - [`serve`]: the trustless gateway server;
 //! - [`execute`]: sandboxed and pure runs;
 //! - [`cnf`]: command-not-found and the command index;
-//! - [`content`]: files and CAR files in and out of the store.
+//! - [`content`]: files and CAR files in and out of the store;
+//! - [`bundle`]: all-in-one package trees from dynamically linked programs.
 //!
 //! Shared by all of them: [`config`] (where things are, the config file),
 //! [`error`] (one error type, rendered and mapped to exit codes in one place),
@@ -89,6 +91,7 @@ pub mod pins;
 pub mod doctor;
 
 // One folder per capability.
+pub mod bundle;
 pub mod cnf;
 pub mod content;
 pub mod execute;

@@ -85,6 +85,32 @@ pub struct Manifest {
     pub dependencies: BTreeMap<String, semver::VersionReq>,
     /// Host programs expected on `PATH`.
     pub requires: Vec<String>,
+    /// What `ipkg bundle` copied into the package, when it made it.
+    pub bundle: Option<Bundle>,
+}
+
+/// `[bundle]`: the programs and shared libraries `ipkg bundle` copied into the
+/// package, the dynamic loader its launchers run them with, and where each
+/// file came from on the build machine. Informational for clients, apart from
+/// the tree check that every listed file is in the package.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Bundle {
+    /// Path of the bundled dynamic loader inside the package.
+    pub loader: String,
+    /// Package path → origin, for the bundled programs (`libexec/…`).
+    pub programs: BTreeMap<String, BundledFile>,
+    /// Package path → origin, for the loader and the libraries (`lib/…`).
+    pub libraries: BTreeMap<String, BundledFile>,
+}
+
+/// Where a bundled file came from.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct BundledFile {
+    /// The absolute path it was copied from on the build machine.
+    pub source: String,
+    /// The Debian package that owned `source` there (`dpkg -S`), if any.
+    pub debian_package: Option<String>,
 }
 
 /// `[package]`.
@@ -246,6 +272,17 @@ struct RawManifest {
     dependencies: BTreeMap<String, String>,
     #[serde(default)]
     requires: RawRequires,
+    bundle: Option<RawBundle>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawBundle {
+    loader: String,
+    #[serde(default)]
+    programs: BTreeMap<String, BundledFile>,
+    #[serde(default)]
+    libraries: BTreeMap<String, BundledFile>,
 }
 
 #[derive(Deserialize)]
@@ -284,7 +321,14 @@ struct RawRequires {
 /// Known keys per table; `None` means any key (checked by other rules).
 fn schema(table: &str) -> Option<&'static [&'static str]> {
     match table {
-        "" => Some(&["package", "commands", "hooks", "dependencies", "requires"]),
+        "" => Some(&[
+            "package",
+            "commands",
+            "hooks",
+            "dependencies",
+            "requires",
+            "bundle",
+        ]),
         "package" => Some(&[
             "spec",
             "name",
@@ -305,6 +349,7 @@ fn schema(table: &str) -> Option<&'static [&'static str]> {
             "host-access",
         ]),
         "requires" => Some(&["programs"]),
+        "bundle" => Some(&["loader", "programs", "libraries"]),
         _ => None,
     }
 }
@@ -592,6 +637,18 @@ impl Manifest {
                 Err(e) => return Err(err("hooks", kind.key(), e.to_string())),
             }
         }
+        if let Some(b) = &self.bundle {
+            let listed = std::iter::once(("loader", &b.loader))
+                .chain(b.programs.keys().map(|p| ("programs", p)))
+                .chain(b.libraries.keys().map(|p| ("libraries", p)));
+            for (key, path) in listed {
+                match resolve(tree, path) {
+                    Ok(EntryKind::File { .. }) => {}
+                    Ok(_) => return Err(err("bundle", key, format!("`{path}` is not a file"))),
+                    Err(e) => return Err(err("bundle", key, format!("`{path}`: {e}"))),
+                }
+            }
+        }
         check_tree(tree, limits).map_err(|message| ManifestError::Invalid {
             file: file.to_path_buf(),
             pos: None,
@@ -730,6 +787,8 @@ fn build(ctx: &Ctx<'_>, raw: RawManifest) -> Result<Manifest, ManifestError> {
         }
     }
 
+    let bundle = raw.bundle.map(|b| check_bundle(ctx, b)).transpose()?;
+
     Ok(Manifest {
         spec: p.spec.unwrap_or(SPEC_VERSION),
         package: Package {
@@ -745,6 +804,34 @@ fn build(ctx: &Ctx<'_>, raw: RawManifest) -> Result<Manifest, ManifestError> {
         hooks,
         dependencies,
         requires: raw.requires.programs,
+        bundle,
+    })
+}
+
+fn check_bundle(ctx: &Ctx<'_>, b: RawBundle) -> Result<Bundle, ManifestError> {
+    check_package_path(&b.loader, &LIMITS).map_err(|m| ctx.invalid("bundle", Some("loader"), m))?;
+    for (table, files) in [("programs", &b.programs), ("libraries", &b.libraries)] {
+        for (path, origin) in files {
+            let bad = |m: String| ctx.invalid("bundle", Some(table), format!("`{path}`: {m}"));
+            check_package_path(path, &LIMITS).map_err(bad)?;
+            if !origin.source.starts_with('/') || origin.source.len() > 4096 {
+                return Err(bad("`source` must be an absolute path".into()));
+            }
+            if origin
+                .debian_package
+                .as_ref()
+                .is_some_and(|d| d.trim().is_empty() || d.len() > 200)
+            {
+                return Err(bad(
+                    "`debian-package` must be a non-empty string of at most 200 bytes".into(),
+                ));
+            }
+        }
+    }
+    Ok(Bundle {
+        loader: b.loader,
+        programs: b.programs,
+        libraries: b.libraries,
     })
 }
 
@@ -1249,5 +1336,62 @@ timeout = 30
             .symlink("bin/xmr", "xmr")
             .file("hooks/post-install", 1, true);
         assert!(m.validate_tree(&loopy, Path::new("ipkg.toml")).is_err());
+    }
+
+    #[test]
+    fn bundle_table_is_parsed_and_checked_against_the_tree() {
+        let m = parse(
+            r#"[package]
+name = "xmr"
+version = "1.0.0"
+targets = ["x86_64-linux"]
+
+[commands]
+xmr = "bin/xmr"
+
+[bundle]
+loader = "lib/ld.so"
+
+[bundle.programs]
+"libexec/xmr" = { source = "/usr/bin/monerod", debian-package = "monero" }
+
+[bundle.libraries]
+"lib/libc.so.6" = { source = "/lib/libc.so.6" }
+"#,
+        )
+        .unwrap();
+        let b = m.bundle.clone().unwrap();
+        assert_eq!(b.loader, "lib/ld.so");
+        assert_eq!(
+            b.programs["libexec/xmr"].debian_package.as_deref(),
+            Some("monero")
+        );
+        assert_eq!(b.libraries["lib/libc.so.6"].debian_package, None);
+        let mut t = MemTree::new();
+        t.file("bin/xmr", 10, true)
+            .file("libexec/xmr", 10, true)
+            .file("lib/ld.so", 10, true)
+            .file("lib/libc.so.6", 10, false);
+        m.validate_tree(&t, Path::new("ipkg.toml")).unwrap();
+        let mut t = MemTree::new();
+        t.file("bin/xmr", 10, true).file("lib/ld.so", 10, true);
+        let e = m
+            .validate_tree(&t, Path::new("ipkg.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("[bundle] programs: `libexec/xmr`"), "{e}");
+
+        let e = parse(
+            "[package]\nname = \"x\"\nversion = \"1.0.0\"\ntargets = [\"any\"]\n[bundle]\nloader = \"../ld.so\"\n",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("[bundle] loader"), "{e}");
+        let e = parse(
+            "[package]\nname = \"x\"\nversion = \"1.0.0\"\ntargets = [\"any\"]\n[bundle]\nloadr = \"ld.so\"\n",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("did you mean `loader`"), "{e}");
     }
 }
