@@ -205,6 +205,8 @@ pub enum Error {
     },
     #[error("command index `{}` is damaged: {reason}", path.display())]
     CommandIndex { path: PathBuf, reason: String },
+    #[error("no source confirmed the index of {} in this run (`update --strict`)", registries.iter().map(|r| format!("`{r}`")).collect::<Vec<_>>().join(", "))]
+    Unconfirmed { registries: Vec<String> },
 }
 
 fn fetch_attempts(attempts: &[(String, String)]) -> String {
@@ -291,6 +293,7 @@ impl Error {
                 | IndexError::Expired { .. }
                 | IndexError::DocMismatch { .. }
                 | IndexError::Decode { .. }
+                | IndexError::OutOfRange { .. }
                 | IndexError::PublisherMismatch { .. }
                 | IndexError::SuccessionMismatch { .. } => ExitCode::Verification,
                 IndexError::MissingDoc { .. }
