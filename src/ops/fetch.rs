@@ -68,6 +68,29 @@ pub fn fetch_dag(
     })
 }
 
+/// Race `cid` across the gateways among `sources` (see [`fetch_dag`]): the
+/// block lands in the store when one answers, and the sources come back
+/// with the fastest honest gateway first among the gateways. `warn` hears
+/// about gateways dropped in the race.
+pub fn race_block<'a>(
+    store: &BlockStore,
+    sources: &[&'a dyn BlockSource],
+    cid: &Cid,
+    warn: &dyn Fn(&str),
+) -> Result<Vec<&'a dyn BlockSource>, Error> {
+    struct Warn<'w>(&'w dyn Fn(&str));
+    impl Progress for Warn<'_> {
+        fn start(&self, _: &str, _: Option<u64>) {}
+        fn advance(&self, _: u64) {}
+        fn finish(&self) {}
+        fn warn(&self, m: &str) {
+            (self.0)(m)
+        }
+    }
+    let mut total = FetchStats::default();
+    race_first(store, sources, cid, &Warn(warn), &mut total)
+}
+
 /// Race the first missing block across the gateways among `sources` and
 /// put the fastest honest one first among them (other sources keep their
 /// place). Gateways that failed the race with a drop-worthy error (dead,

@@ -256,17 +256,7 @@ pub fn ipns_candidates(
     let seen = cache.highest(name);
     let now = SystemTime::now();
     let sources = record_sources(layout)?;
-    // Every source at once: a slow one costs its deadline, not a sum.
-    let answers: Vec<(String, Result<Vec<u8>, String>)> = std::thread::scope(|scope| {
-        let handles: Vec<_> = sources
-            .iter()
-            .map(|src| scope.spawn(move || (src.describe(), src.get(name))))
-            .collect();
-        handles
-            .into_iter()
-            .filter_map(|h| h.join().ok())
-            .collect()
-    });
+    let answers = ask_all(sources, name);
     let mut attempts = Vec::new();
     let mut good: Vec<(Vec<u8>, VerifiedRecord, String)> = Vec::new();
     for (what, answer) in answers {
@@ -330,6 +320,59 @@ pub fn ipns_candidates(
         });
     }
     Ok(out)
+}
+
+/// How long the record sources still being asked get once one verified
+/// record has arrived: a newer record from a slower source is still heard,
+/// a dead or trickling source does not hold the run for its whole deadline.
+pub const RECORD_GRACE: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Ask every source at once (a slow one costs its deadline, not a sum);
+/// once one answer verifies, wait at most [`RECORD_GRACE`] for the rest.
+/// Sources that have not answered by then are reported as such (their
+/// threads finish on their own deadlines).
+fn ask_all(sources: Vec<RecordSource>, name: &str) -> Vec<(String, Result<Vec<u8>, String>)> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    let mut pending: Vec<String> = Vec::new();
+    for src in sources {
+        let (tx, name) = (tx.clone(), name.to_owned());
+        pending.push(src.describe());
+        std::thread::spawn(move || {
+            let what = src.describe();
+            let answer = src.get(&name);
+            let _ = tx.send((what, answer));
+        });
+    }
+    drop(tx);
+    let mut out = Vec::new();
+    let mut grace_until: Option<std::time::Instant> = None;
+    while !pending.is_empty() {
+        let got = match grace_until {
+            None => rx.recv().ok(),
+            Some(t) => rx
+                .recv_timeout(t.saturating_duration_since(std::time::Instant::now()))
+                .ok(),
+        };
+        let Some((what, answer)) = got else {
+            break;
+        };
+        pending.retain(|p| *p != what);
+        if grace_until.is_none()
+            && answer
+                .as_ref()
+                .is_ok_and(|b| ipns::verify(name, b, SystemTime::now()).is_ok())
+        {
+            grace_until = Some(std::time::Instant::now() + RECORD_GRACE);
+        }
+        out.push((what, answer));
+    }
+    for what in pending {
+        out.push((
+            what,
+            Err("did not answer while the other sources did; not waited for".into()),
+        ));
+    }
+    out
 }
 
 /// Keep `r` as the best record seen for its name (when it is newer than the

@@ -299,6 +299,11 @@ fn fetch_block(
     if let Ok(b) = store.get(cid) {
         return Ok(b);
     }
+    // Raced across the gateways: a dead first gateway costs nothing here.
+    let sources = super::fetch::race_block(store, sources, cid, &|_| {})?;
+    if let Ok(b) = store.get(cid) {
+        return Ok(b);
+    }
     let mut attempts = Vec::new();
     for s in sources {
         match s.block(cid) {

@@ -87,11 +87,12 @@ impl Parallel {
         cids: &[Cid],
         on_block: OnBlock<'_>,
     ) -> Result<(), SourceError> {
+        let max = in_flight();
         self.rt.block_on(async {
             let mut set = JoinSet::new();
             let mut next = cids.iter();
             loop {
-                while set.len() < MAX_IN_FLIGHT {
+                while set.len() < max {
                     let Some(cid) = next.next() else { break };
                     let (client, opts, base, cid) =
                         (self.client.clone(), self.opts, base.to_owned(), *cid);
@@ -112,6 +113,16 @@ impl Parallel {
             }
         })
     }
+}
+
+/// Requests in flight per batch: [`MAX_IN_FLIGHT`], or `IPKG_MAX_IN_FLIGHT`
+/// (a benchmark knob: `1` is the old one-round-trip-per-block walk).
+fn in_flight() -> usize {
+    std::env::var("IPKG_MAX_IN_FLIGHT")
+        .ok()
+        .and_then(|v| v.parse::<usize>().ok())
+        .filter(|&n| n > 0)
+        .unwrap_or(MAX_IN_FLIGHT)
 }
 
 /// `GET {base}/ipfs/{cid}?format=raw`, retried on a transport error or a
