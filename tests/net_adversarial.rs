@@ -521,8 +521,11 @@ fn update_despite_a_trickling_or_endless_record_source() {
         let env = client(&[honest.url()]);
         env.ipkg(["registry", "add", "alice", &publisher.ipns])
             .success();
-        let adversary =
-            Adversary::start(evil, &publisher.blocks(), &[(&publisher.ipns, publisher.record())]);
+        let adversary = Adversary::start(
+            evil,
+            &publisher.blocks(),
+            &[(&publisher.ipns, publisher.record())],
+        );
         client_config(&env, &[adversary.url(), honest.url()]);
         let (out, _) = timed(&env, &["update", "--strict"]);
         out.success();
@@ -556,7 +559,9 @@ fn assert_unconfirmed(env: &TestEnv, why: &str) {
     let strict = env.ipkg(["update", "--strict"]);
     strict.failure();
     assert!(
-        strict.stderr.contains("no source confirmed the index of `alice`"),
+        strict
+            .stderr
+            .contains("no source confirmed the index of `alice`"),
         "{why}\n{}",
         strict.describe()
     );

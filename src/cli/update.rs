@@ -113,7 +113,10 @@ pub fn print_report(p: &Printer, r: &RefreshReport) -> Result<(), Error> {
         ),
         Some(from) if from == r.to => p.status(
             "Fresh",
-            format!("`{}` sequence {} (confirmed by {})", r.alias, r.to, r.source),
+            format!(
+                "`{}` sequence {} (confirmed by {})",
+                r.alias, r.to, r.source
+            ),
         ),
         Some(from) => p.status(
             "Updated",

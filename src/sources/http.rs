@@ -226,7 +226,7 @@ pub fn violation_of(e: &std::io::Error) -> Option<Violation> {
 pub fn show_duration(d: Duration) -> String {
     if d.as_millis() < 1000 {
         format!("{}ms", d.as_millis())
-    } else if d.as_secs() >= 120 && d.as_secs() % 60 == 0 {
+    } else if d.as_secs() >= 120 && d.as_secs().is_multiple_of(60) {
         format!("{}m", d.as_secs() / 60)
     } else {
         format!("{}s", (d.as_secs_f64() * 10.0).round() / 10.0)
@@ -395,7 +395,7 @@ pub fn parse_rate(s: &str) -> Option<u64> {
         _ => return None,
     };
     let v = n * mult;
-    (v.is_finite() && v >= 1.0 && v < 1e15).then_some(v as u64)
+    (v.is_finite() && (1.0..1e15).contains(&v)).then_some(v as u64)
 }
 
 /// Parse a duration written `500ms`, `2s`, `1m` or a bare number of seconds.

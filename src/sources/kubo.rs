@@ -120,7 +120,11 @@ impl KuboSource {
     }
 
     /// A body of at most `max` bytes, held to the deadline and rate.
-    fn read(&self, resp: ureq::http::Response<ureq::Body>, max: usize) -> Result<Vec<u8>, SourceError> {
+    fn read(
+        &self,
+        resp: ureq::http::Response<ureq::Body>,
+        max: usize,
+    ) -> Result<Vec<u8>, SourceError> {
         read_limited(resp, max, &self.opts).map_err(|e| self.note(e))
     }
 

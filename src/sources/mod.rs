@@ -13,8 +13,8 @@ pub mod store;
 
 use std::collections::HashSet;
 use std::io::Read;
-use std::sync::Arc;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use crate::content::{Cid, GetError, links_of};
 
@@ -412,7 +412,11 @@ fn stream_car<'a>(
 /// A CAR reading error as a source error: past the budget, or a stream that
 /// broke a deadline, drops the source; anything else (a CAR that breaks off)
 /// lets the walk go on block by block.
-fn car_error(cid: &Cid, e: crate::content::car::CarError, over: &std::cell::Cell<bool>) -> SourceError {
+fn car_error(
+    cid: &Cid,
+    e: crate::content::car::CarError,
+    over: &std::cell::Cell<bool>,
+) -> SourceError {
     use crate::content::car::CarError;
     let violation = match &e {
         CarError::Io { source, .. } => http::violation_of(source).map(|v| v.to_string()),

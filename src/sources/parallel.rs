@@ -63,7 +63,8 @@ impl Parallel {
         self.rt.block_on(async {
             let mut set = JoinSet::new();
             for (i, base) in bases.iter().enumerate() {
-                let (client, opts, base, cid) = (self.client.clone(), self.opts, base.clone(), *cid);
+                let (client, opts, base, cid) =
+                    (self.client.clone(), self.opts, base.clone(), *cid);
                 set.spawn(async move { (i, get_block(&client, &opts, &base, &cid).await) });
             }
             let mut failed = Vec::new();

@@ -1096,8 +1096,7 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(
-            e.contains("`sequence` is 18446744073709551615, out of range")
-                && e.contains("2^53"),
+            e.contains("`sequence` is 18446744073709551615, out of range") && e.contains("2^53"),
             "{e}"
         );
         let e = SignedIndex::decode(&forged(&reg, 1, WideInt(u64::MAX.into())))
@@ -1113,7 +1112,8 @@ mod tests {
             .to_string();
         assert!(e.contains("`expires` is -5"), "{e}");
         // The bounds themselves are accepted.
-        let ok = SignedIndex::decode(&forged(&reg, MAX_SEQUENCE, WideInt(MAX_TIME.into()))).unwrap();
+        let ok =
+            SignedIndex::decode(&forged(&reg, MAX_SEQUENCE, WideInt(MAX_TIME.into()))).unwrap();
         assert_eq!(ok.root().sequence, MAX_SEQUENCE);
         // Nor does a publisher sign past them.
         let mut idx = RegistryIndex::new(&reg.ipns_name()).unwrap();
