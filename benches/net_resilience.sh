@@ -18,12 +18,14 @@
 #      and with IPKG_MAX_IN_FLIGHT=1 (the old one round trip per block).
 #
 # Loopback only. Knobs: BENCH_SIZE_MIB (100), BENCH_RUNS (3), BENCH_RTT_MS
-# (25), BENCH_TMPDIR, IPKG_BIN (skip the release build).
+# (25), BENCH_CHANGE_EVERY (100: one chunk in 100 changed), BENCH_TMPDIR,
+# IPKG_BIN (skip the release build).
 set -euo pipefail
 
 SIZE_MIB="${BENCH_SIZE_MIB:-100}"
 RUNS="${BENCH_RUNS:-3}"
 RTT_MS="${BENCH_RTT_MS:-25}"
+EVERY="${BENCH_CHANGE_EVERY:-100}"   # one changed chunk in EVERY (100: 1%)
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 REPO_ROOT="$(cd "$HERE/.." && pwd)"
 say() { printf '%s\n' "$*" >&2; }
@@ -122,11 +124,11 @@ openssl rand -out "$T/pkg1/data.bin" $((SIZE_MIB * 1024 * 1024))
 cp -r "$T/pkg1" "$T/pkg2"
 sed -i 's/version = "1.0.0"/version = "2.0.0"/' "$T/pkg2/ipkg.toml"
 # 1% of the 256 KiB chunks changed, spread evenly over the file.
-python3 - "$T/pkg2/data.bin" <<'PY'
+python3 - "$T/pkg2/data.bin" "$EVERY" <<'PY'
 import os, sys
-p = sys.argv[1]; chunk = 256 * 1024; n = os.path.getsize(p) // chunk
+p = sys.argv[1]; every = int(sys.argv[2]); chunk = 256 * 1024; n = os.path.getsize(p) // chunk
 with open(p, "r+b") as f:
-    for i in range(0, n, 100):
+    for i in range(0, n, every):
         f.seek(i * chunk + 17); f.write(os.urandom(64))
 PY
 config pub 'kubo-api = "off"'
@@ -183,5 +185,5 @@ done
 printf '\nipkg network resilience, %s MiB package, %s ms added per request, median of %s\n' "$SIZE_MIB" "$RTT_MS" "$RUNS"
 printf '  cold subscribe+install, honest gateway alone:   %6ss\n' "$(median "$t_honest")"
 printf '  cold subscribe+install, dead gateway first:     %6ss\n' "$(median "$t_dead")"
-printf '  upgrade (1%% chunks), 16 in flight:              %6ss  requests %s\n' "$(median "$t_par")" "$s_par"
-printf '  upgrade (1%% chunks), 1 in flight (before):      %6ss  requests %s\n' "$(median "$t_seq")" "$s_seq"
+printf '  upgrade (1 chunk in %s changed), 16 in flight:  %6ss  requests %s\n' "$EVERY" "$(median "$t_par")" "$s_par"
+printf '  upgrade (1 chunk in %s changed), 1 in flight:   %6ss  requests %s\n' "$EVERY" "$(median "$t_seq")" "$s_seq"
