@@ -173,7 +173,7 @@ up() {
   cold "$name" "\"$PROXY\"" >/dev/null
   reset
   local t0; t0=$(now)
-  renv "$name"; env "$@" "${RENV[@]}" "$IPKG_BIN" install bench@2.0.0 >/dev/null 2>"$T/$name.err" || { cat "$T/$name.err"; die "upgrade failed"; }
+  renv "$name"; "${RENV[@]}" "$@" "$IPKG_BIN" install bench@2.0.0 >/dev/null 2>"$T/$name.err" || { cat "$T/$name.err"; die "upgrade failed"; }
   printf '%s %s\n' "$(python3 -c "print(round($(now) - $t0, 2))")" "$(stats)"
 }
 t_par="" t_seq="" s_par="" s_seq=""
