@@ -640,7 +640,7 @@ fn a_record_whose_index_is_refused_is_not_cached() {
     env.ipkg(["registry", "add", "alice", &publisher.ipns])
         .success();
 
-    let keys = ipkg::ops::keystore::KeyStore::at(publisher.env.config.join("ipkg/keys"));
+    let keys = ipkg::ops::publish::keystore::KeyStore::at(publisher.env.config.join("ipkg/keys"));
     let key = keys.load("alice").expect("the publisher's key");
     let evil_record = ipkg::names::ipns::Record::create(
         &key,
