@@ -71,9 +71,12 @@ fn bad_gateways_are_skipped_and_named() {
         let out = env.path("out");
         let res = env.ipkg(["get", &cid, "-o", path_str(&out)]);
         res.success();
+        // Either it was asked and named with the reason, or it lost the
+        // race for the first block (`ops::fetch`) and was asked nothing else.
+        let asked = bad.hits.load(std::sync::atomic::Ordering::Relaxed);
         assert!(
-            res.stderr.contains(&bad.url()) && res.stderr.contains(why),
-            "{mode:?}: {}",
+            (res.stderr.contains(&bad.url()) && res.stderr.contains(why)) || asked <= 1,
+            "{mode:?}: asked {asked} times\n{}",
             res.describe()
         );
         assert_same_tree(&publisher.path("src"), &out, Compare::DEFAULT_ADD);
@@ -93,7 +96,13 @@ fn a_truncated_car_falls_back_to_single_blocks() {
     let out = env.path("out");
     let res = env.ipkg(["get", &cid, "-o", path_str(&out)]);
     res.success();
-    assert!(res.stderr.contains(&truncating.url()), "{}", res.describe());
+    // Named, or it lost the race for the first block and was not asked again.
+    let asked = truncating.hits.load(std::sync::atomic::Ordering::Relaxed);
+    assert!(
+        res.stderr.contains(&truncating.url()) || asked <= 1,
+        "asked {asked} times\n{}",
+        res.describe()
+    );
     assert_same_tree(&publisher.path("src"), &out, Compare::DEFAULT_ADD);
 }
 

@@ -4,6 +4,12 @@
 //! changed is shown ([`crate::ops::resolve::subscriptions::refresh_all`]); then the
 //! command index the command-not-found hooks read ([`crate::ops::cnf::cmdindex`])
 //! is rebuilt from every known registry.
+//!
+//! Each registry's line says whether a source confirmed its index in this
+//! run (`Fresh`, `Updated`, `Fetched`) or not (`Unconfirmed`, with when it
+//! last was): with every source down, the record withheld or an old one
+//! replayed, the cached index is kept but never called fresh. `--strict`
+//! makes an unconfirmed registry an error (exit 1), for cron jobs.
 
 use std::path::PathBuf;
 
@@ -24,6 +30,10 @@ pub struct Args {
     /// benchmarks and tests.
     #[arg(long, value_name = "FILE", hide = true)]
     commands_from: Option<PathBuf>,
+    /// Fail (exit 1) unless a source confirmed every registry's index in
+    /// this run (for cron: a client held on an old index notices).
+    #[arg(long)]
+    strict: bool,
 }
 
 pub fn run(args: Args, ctx: &Ctx) -> Result<(), Error> {
@@ -37,14 +47,15 @@ pub fn run(args: Args, ctx: &Ctx) -> Result<(), Error> {
     }
     // A registry that fails to refresh keeps its last index; the command
     // index is rebuilt either way, and the failure is the exit status.
-    let refreshed = refresh_subscriptions(&layout, &ctx.printer);
+    let refreshed = refresh_subscriptions(&layout, &ctx.printer, args.strict);
     rebuild_command_index(&layout, &ctx.printer)?;
     refreshed
 }
 
 /// Refresh every subscription, printing what changed. Returns the first
-/// failure after trying them all.
-fn refresh_subscriptions(layout: &Layout, p: &Printer) -> Result<(), Error> {
+/// failure after trying them all; under `strict`, a registry no source
+/// confirmed is one.
+fn refresh_subscriptions(layout: &Layout, p: &Printer, strict: bool) -> Result<(), Error> {
     let _lock =
         StoreLock::shared(&layout.store_lock()).map_err(|e| Error::io(layout.store_lock(), e))?;
     let store =
@@ -55,10 +66,14 @@ fn refresh_subscriptions(layout: &Layout, p: &Printer) -> Result<(), Error> {
         crate::ops::resolve::subscriptions::refresh_all(layout, &store, &sources, &|m| p.warn(m))?;
     let mut first_err = None;
     let mut reports = Vec::new();
+    let mut unconfirmed = Vec::new();
     for (alias, r) in results {
         match r {
             Ok(report) => {
                 print_report(p, &report)?;
+                if !report.confirmed {
+                    unconfirmed.push(alias);
+                }
                 reports.push(report);
             }
             Err(e) => {
@@ -72,14 +87,38 @@ fn refresh_subscriptions(layout: &Layout, p: &Printer) -> Result<(), Error> {
     }
     match first_err {
         Some(e) => Err(e),
+        None if strict && !unconfirmed.is_empty() => Err(Error::Unconfirmed {
+            registries: unconfirmed,
+        }),
         None => Ok(()),
     }
 }
 
 /// What a refresh changed: a status line, and one data line per package.
 pub fn print_report(p: &Printer, r: &RefreshReport) -> Result<(), Error> {
+    let last = match r.last_confirmed {
+        Some(t) => format!(
+            "last confirmed {} ({} ago)",
+            crate::trust::format_time(t),
+            ago(crate::ops::publish::now() - t)
+        ),
+        None => "never confirmed by a source".to_owned(),
+    };
     match r.from {
-        Some(from) if from == r.to => p.status("Fresh", format!("`{}` sequence {}", r.alias, r.to)),
+        _ if !r.confirmed => p.status(
+            "Unconfirmed",
+            format!(
+                "`{}` sequence {}: no source confirmed it in this run; {last}",
+                r.alias, r.to
+            ),
+        ),
+        Some(from) if from == r.to => p.status(
+            "Fresh",
+            format!(
+                "`{}` sequence {} (confirmed by {})",
+                r.alias, r.to, r.source
+            ),
+        ),
         Some(from) => p.status(
             "Updated",
             format!(
@@ -103,6 +142,17 @@ pub fn print_report(p: &Printer, r: &RefreshReport) -> Result<(), Error> {
             .map_err(stdout_err)?;
     }
     Ok(())
+}
+
+/// `45s`, `12m`, `3h`, `2d`.
+fn ago(secs: i64) -> String {
+    let s = secs.max(0);
+    match s {
+        0..120 => format!("{s}s"),
+        120..7200 => format!("{}m", s / 60),
+        7200..172_800 => format!("{}h", s / 3600),
+        _ => format!("{}d", s / 86_400),
+    }
 }
 
 /// Rebuild the command index and say how it went. Registries whose index

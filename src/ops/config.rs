@@ -27,8 +27,12 @@ pub struct ConfigFile {
     pub dns_servers: Option<Vec<String>>,
     /// Delegated routing endpoints (`/routing/v1`) for IPNS records.
     pub routers: Option<Vec<String>>,
-    /// Network timeout (`30s`, `500ms`).
+    /// Network idle timeout (`20s`, `500ms`).
     pub timeout: Option<String>,
+    /// Overall deadline of one bounded request (`60s`).
+    pub fetch_timeout: Option<String>,
+    /// Minimum transfer rate (`64KiB/s`).
+    pub min_rate: Option<String>,
     /// Extra attempts after a failed request.
     pub retries: Option<u32>,
     /// What the command-not-found hooks may do (`ops::cnf`).
@@ -63,6 +67,8 @@ impl ConfigFile {
             dns_servers: other.dns_servers.or(self.dns_servers),
             routers: other.routers.or(self.routers),
             timeout: other.timeout.or(self.timeout),
+            fetch_timeout: other.fetch_timeout.or(self.fetch_timeout),
+            min_rate: other.min_rate.or(self.min_rate),
             retries: other.retries.or(self.retries),
             command_not_found: other.command_not_found.or(self.command_not_found),
         }
@@ -92,6 +98,8 @@ pub struct Network {
     pub dns_servers: Vec<String>,
     pub routers: Vec<String>,
     pub timeout: Option<String>,
+    pub fetch_timeout: Option<String>,
+    pub min_rate: Option<String>,
     pub retries: Option<u32>,
 }
 
@@ -183,6 +191,8 @@ impl Layout {
                 .or_else(|| config.routers.clone())
                 .unwrap_or_default(),
             timeout: env_str("IPKG_TIMEOUT").or_else(|| config.timeout.clone()),
+            fetch_timeout: env_str("IPKG_FETCH_TIMEOUT").or_else(|| config.fetch_timeout.clone()),
+            min_rate: env_str("IPKG_MIN_RATE").or_else(|| config.min_rate.clone()),
             retries: config.retries,
         };
         Ok(Layout {

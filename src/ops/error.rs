@@ -224,6 +224,8 @@ pub enum Error {
         /// What to do about it.
         fix: String,
     },
+    #[error("no source confirmed the index of {} in this run (`update --strict`)", registries.iter().map(|r| format!("`{r}`")).collect::<Vec<_>>().join(", "))]
+    Unconfirmed { registries: Vec<String> },
 }
 
 fn fetch_attempts(attempts: &[(String, String)]) -> String {
@@ -310,6 +312,7 @@ impl Error {
                 | IndexError::Expired { .. }
                 | IndexError::DocMismatch { .. }
                 | IndexError::Decode { .. }
+                | IndexError::OutOfRange { .. }
                 | IndexError::PublisherMismatch { .. }
                 | IndexError::SuccessionMismatch { .. } => ExitCode::Verification,
                 IndexError::MissingDoc { .. }

@@ -12,16 +12,18 @@
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use crate::content::cid::verify;
 use crate::content::{Cid, MAX_BLOCK_SIZE};
 use crate::names::ipns::MAX_RECORD_SIZE;
 
 use super::http::{
-    HttpOptions, agent, api_url, read_limited, status_error, transport_error, with_retries,
+    Guarded, HttpOptions, agent, api_url, dead_error, mark_dead, read_limited, status_error,
+    transport_error, with_retries,
 };
 use super::store::BlockStore;
-use super::{BlockSource, FetchStats, SourceError};
+use super::{BlockSource, CarBudget, FetchStats, SourceError};
 
 /// Where Kubo's API is, as the `ipfs` CLI looks for it: an explicit address
 /// (`--api`, `IPFS_API`, the config), else the `api` file in `$IPFS_PATH` or
@@ -97,12 +99,33 @@ impl KuboSource {
         cmd: &str,
         args: &[(&str, &str)],
     ) -> Result<ureq::http::Response<ureq::Body>, SourceError> {
+        if let Some(e) = dead_error(&self.base) {
+            return Err(e);
+        }
         let url = self.url(cmd, args);
-        let resp = with_retries(&self.opts, || self.agent.post(&url).send_empty())?;
+        let resp = with_retries(&self.opts, || self.agent.post(&url).send_empty())
+            .map_err(|e| self.note(e))?;
         if resp.status().as_u16() != 200 {
             return Err(status_error(resp));
         }
         Ok(resp)
+    }
+
+    /// Remember a dead node (or one that broke a limit) for this run.
+    fn note(&self, e: SourceError) -> SourceError {
+        if e.drops_source() {
+            mark_dead(&self.base, &e.to_string());
+        }
+        e
+    }
+
+    /// A body of at most `max` bytes, held to the deadline and rate.
+    fn read(
+        &self,
+        resp: ureq::http::Response<ureq::Body>,
+        max: usize,
+    ) -> Result<Vec<u8>, SourceError> {
+        read_limited(resp, max, &self.opts).map_err(|e| self.note(e))
     }
 
     /// POST an RPC command with one file argument sent as multipart.
@@ -128,7 +151,7 @@ impl KuboSource {
                 format!("multipart/form-data; boundary={boundary}"),
             )
             .send(ureq::SendBody::from_reader(&mut body))
-            .map_err(transport_error)?;
+            .map_err(|e| self.note(transport_error(e)))?;
         if resp.status().as_u16() != 200 {
             return Err(status_error(resp));
         }
@@ -139,7 +162,7 @@ impl KuboSource {
     pub fn id(&self) -> Result<String, SourceError> {
         let resp = self.rpc("id", &[])?;
         let v: serde_json::Value =
-            serde_json::from_slice(&read_limited(resp, 1 << 20)?).map_err(bad_json)?;
+            serde_json::from_slice(&self.read(resp, 1 << 20)?).map_err(bad_json)?;
         Ok(v["ID"].as_str().unwrap_or_default().to_owned())
     }
 
@@ -147,7 +170,7 @@ impl KuboSource {
     pub fn pin_add(&self, cid: &Cid, name: &str) -> Result<(), SourceError> {
         let cid = cid.to_string();
         self.rpc("pin/add", &[("arg", &cid), ("name", name)])
-            .and_then(|r| read_limited(r, 1 << 20))
+            .and_then(|r| self.read(r, 1 << 20))
             .map(|_| ())
     }
 
@@ -155,7 +178,7 @@ impl KuboSource {
     pub fn pin_rm(&self, cid: &Cid) -> Result<(), SourceError> {
         let c = cid.to_string();
         match self.rpc("pin/rm", &[("arg", &c)]) {
-            Ok(r) => read_limited(r, 1 << 20).map(|_| ()),
+            Ok(r) => self.read(r, 1 << 20).map(|_| ()),
             Err(SourceError::Other { message }) if message.contains("not pinned") => Ok(()),
             Err(e) => Err(e),
         }
@@ -170,7 +193,7 @@ impl KuboSource {
         ) {
             Ok(r) => {
                 let v: serde_json::Value =
-                    serde_json::from_slice(&read_limited(r, 1 << 20)?).map_err(bad_json)?;
+                    serde_json::from_slice(&self.read(r, 1 << 20)?).map_err(bad_json)?;
                 let keys = v["Keys"].as_object().cloned().unwrap_or_default();
                 Ok(keys
                     .values()
@@ -190,7 +213,7 @@ impl KuboSource {
     ) -> Result<Vec<Imported>, SourceError> {
         let pin = if pin_roots { "true" } else { "false" };
         let resp = self.rpc_file("dag/import", &[("pin-roots", pin)], car)?;
-        let body = read_limited(resp, 1 << 20)?;
+        let body = self.read(resp, 1 << 20)?;
         let mut out = Vec::new();
         for line in body.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
             let v: serde_json::Value = serde_json::from_slice(line).map_err(bad_json)?;
@@ -212,7 +235,7 @@ impl KuboSource {
     pub fn routing_get(&self, name: &str) -> Result<Vec<u8>, SourceError> {
         let key = format!("/ipns/{name}");
         let resp = self.rpc("routing/get", &[("arg", &key)])?;
-        let body = read_limited(resp, 4 * MAX_RECORD_SIZE)?;
+        let body = self.read(resp, 4 * MAX_RECORD_SIZE)?;
         // Kubo emits `{"Extra": base64(record), "Type": 5, …}`.
         let v: serde_json::Value = serde_json::from_slice(&body).map_err(bad_json)?;
         let extra = v["Extra"].as_str().unwrap_or_default();
@@ -232,7 +255,7 @@ impl KuboSource {
             &[("arg", &key), ("allow-offline", "true")],
             &mut r,
         )?;
-        read_limited(resp, 1 << 20).map(|_| ())
+        self.read(resp, 1 << 20).map(|_| ())
     }
 
     fn get_block(&self, cid: &Cid) -> Result<Vec<u8>, SourceError> {
@@ -247,15 +270,25 @@ impl KuboSource {
             }
             Err(e) => return Err(e),
         };
-        let data = read_limited(resp, MAX_BLOCK_SIZE)?;
+        let data = self.read(resp, MAX_BLOCK_SIZE)?;
         verify(cid, &data).map_err(|_| SourceError::Corrupt { cid: *cid })?;
         Ok(data)
     }
 
-    fn dag_export(&self, cid: &Cid) -> Result<Box<dyn Read + '_>, SourceError> {
+    /// The sub-DAG under `cid` as a CAR stream, held to the deadline and
+    /// rate limits like a gateway's (the budget is the caller's).
+    fn dag_export(
+        &self,
+        cid: &Cid,
+        budget: &Arc<CarBudget>,
+    ) -> Result<Box<dyn Read + '_>, SourceError> {
         let c = cid.to_string();
         let resp = self.rpc("dag/export", &[("arg", &c), ("progress", "false")])?;
-        Ok(Box::new(resp.into_body().into_reader()))
+        Ok(Box::new(Guarded::car(
+            resp.into_body().into_reader(),
+            &self.opts,
+            budget,
+        )))
     }
 }
 
@@ -274,9 +307,19 @@ impl BlockSource for KuboSource {
         store: &BlockStore,
         progress: &dyn Fn(u64),
     ) -> Result<FetchStats, SourceError> {
-        super::fetch_with_cars(store, root, progress, &|c| self.get_block(c), &|c| {
-            self.dag_export(c)
-        })
+        let r = super::fetch_with_cars(
+            store,
+            root,
+            progress,
+            &|cids, on| {
+                for c in cids {
+                    on(*c, self.get_block(c)?)?;
+                }
+                Ok(())
+            },
+            &|c, budget| self.dag_export(c, budget),
+        );
+        r.map_err(|e| self.note(e))
     }
 }
 

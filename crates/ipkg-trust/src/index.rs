@@ -39,6 +39,39 @@ pub const INDEX_FORMAT_VERSION: u64 = 1;
 pub const MAX_ROOT_BYTES: usize = 16 << 20;
 /// Largest package document accepted.
 pub const MAX_PACKAGE_DOC_BYTES: usize = 4 << 20;
+/// Highest index (and registry IPNS record) sequence accepted: 2^53, the
+/// largest integer every JSON and JavaScript consumer holds exactly. A
+/// registry publishing every second would take 285 million years to get
+/// there, so a higher sequence is a mistake or an attack: accepted, it would
+/// freeze every client (no later index could be higher).
+pub const MAX_SEQUENCE: u64 = 1 << 53;
+/// Latest `time` or `expires` accepted (Unix seconds):
+/// 9999-12-31T23:59:59Z, the last instant RFC 3339 can write.
+pub const MAX_TIME: i64 = 253_402_300_799;
+
+/// Refuse a sequence above [`MAX_SEQUENCE`].
+pub fn check_sequence(sequence: u64) -> Result<(), IndexError> {
+    if sequence > MAX_SEQUENCE {
+        return Err(IndexError::OutOfRange {
+            field: "sequence",
+            value: sequence.to_string(),
+            bound: format!("at most 2^53 = {MAX_SEQUENCE}"),
+        });
+    }
+    Ok(())
+}
+
+/// Refuse a time outside `0..=MAX_TIME`.
+fn check_time(field: &'static str, value: i128) -> Result<i64, IndexError> {
+    match i64::try_from(value) {
+        Ok(v) if (0..=MAX_TIME).contains(&v) => Ok(v),
+        _ => Err(IndexError::OutOfRange {
+            field,
+            value: value.to_string(),
+            bound: format!("a Unix time from 0 to {MAX_TIME} (9999-12-31T23:59:59Z)"),
+        }),
+    }
+}
 
 /// Why an index, a package document or an index update was refused.
 #[derive(Debug, thiserror::Error)]
@@ -115,6 +148,12 @@ pub enum IndexError {
     NoSuchVersion {
         name: String,
         version: semver::Version,
+    },
+    #[error("registry index `{field}` is {value}, out of range: it must be {bound}")]
+    OutOfRange {
+        field: &'static str,
+        value: String,
+        bound: String,
     },
     #[error("cannot sign the index of registry {registry} with key {key}")]
     WrongKey { registry: String, key: String },
@@ -341,8 +380,8 @@ struct RootWire {
     version: u64,
     registry: String,
     sequence: u64,
-    time: i64,
-    expires: i64,
+    time: WideInt,
+    expires: WideInt,
     previous: Option<Cid>,
     packages: BTreeMap<String, Cid>,
     succession: Option<Cid>,
@@ -360,8 +399,8 @@ impl IndexRoot {
             version: self.version,
             registry: self.registry.clone(),
             sequence: self.sequence,
-            time: self.time,
-            expires: self.expires,
+            time: WideInt(self.time.into()),
+            expires: WideInt(self.expires.into()),
             previous: self.previous,
             packages: self.packages.clone(),
             succession: self.succession,
@@ -432,12 +471,17 @@ impl SignedIndex {
         }
         let key = PublicKey::from_canonical_name(&wire.registry)
             .map_err(|e| decode_err(format!("registry: {e}")))?;
+        // Out-of-range numbers are refused with what they are, before the
+        // signature is even looked at.
+        check_sequence(wire.sequence)?;
+        let time = check_time("time", wire.time.0)?;
+        let expires = check_time("expires", wire.expires.0)?;
         let root = IndexRoot {
             version: wire.version,
             registry: wire.registry,
             sequence: wire.sequence,
-            time: wire.time,
-            expires: wire.expires,
+            time,
+            expires,
             previous: wire.previous,
             packages: wire.packages,
             succession: wire.succession,
@@ -487,6 +531,50 @@ impl SignedIndex {
     }
 }
 
+/// An integer field read as any CBOR integer (unsigned up to `u64::MAX`,
+/// negative down to `i64::MIN`), so a value out of `i64`'s range gets a
+/// clear range error instead of a deserializer's type message. Written back
+/// as it was read (the canonical encoding check holds).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct WideInt(i128);
+
+impl Serialize for WideInt {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match (i64::try_from(self.0), u64::try_from(self.0)) {
+            (Ok(v), _) => s.serialize_i64(v),
+            (_, Ok(v)) => s.serialize_u64(v),
+            _ => Err(serde::ser::Error::custom("integer out of range")),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for WideInt {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<WideInt, D::Error> {
+        struct V;
+        impl serde::de::Visitor<'_> for V {
+            type Value = WideInt;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("an integer")
+            }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<WideInt, E> {
+                Ok(WideInt(v.into()))
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<WideInt, E> {
+                Ok(WideInt(v.into()))
+            }
+            fn visit_i128<E: serde::de::Error>(self, v: i128) -> Result<WideInt, E> {
+                Ok(WideInt(v))
+            }
+            fn visit_u128<E: serde::de::Error>(self, v: u128) -> Result<WideInt, E> {
+                i128::try_from(v)
+                    .map(WideInt)
+                    .map_err(|_| E::custom("integer out of range"))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
 // ---------------------------------------------------------------------------
 // Client checks.
 
@@ -533,6 +621,7 @@ pub fn check_update(
     new: &SignedIndex,
 ) -> Result<(UpdateOutcome, String), IndexError> {
     let root = new.root();
+    check_sequence(root.sequence)?;
     if root.registry != check.registry
         && !succeeds(check.registry, &root.registry, check.successions)
     {
@@ -863,6 +952,8 @@ impl RegistryIndex {
                 ),
             });
         }
+        check_time("time", now.into())?;
+        check_time("expires", expires.into())?;
         let mut documents = Vec::with_capacity(self.packages.len());
         let mut packages = BTreeMap::new();
         for (name, doc) in &self.packages {
@@ -881,6 +972,7 @@ impl RegistryIndex {
             None => 1,
         }
         .max(min);
+        check_sequence(sequence)?;
         let root = SignedIndex::sign(
             IndexRoot {
                 version: INDEX_FORMAT_VERSION,
@@ -998,6 +1090,62 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("but the package publisher is"), "{e}");
+    }
+
+    /// A root signed over whatever numbers the test wants (the signer is
+    /// honest about them; the client must still refuse them).
+    fn forged(reg: &Keypair, sequence: u64, expires: WideInt) -> Vec<u8> {
+        let mut wire = RootWire {
+            version: INDEX_FORMAT_VERSION,
+            registry: reg.ipns_name(),
+            sequence,
+            time: WideInt(1000),
+            expires,
+            previous: None,
+            packages: BTreeMap::new(),
+            succession: None,
+            signature: None,
+        };
+        let body = cbor::encode(&wire).unwrap();
+        wire.signature = Some(reg.sign(&[INDEX_SIGNATURE_PREFIX, &body].concat()).to_vec());
+        cbor::encode(&wire).unwrap()
+    }
+
+    #[test]
+    fn out_of_range_numbers_are_refused_clearly() {
+        let reg = Keypair::from_seed(&[10; 32]);
+        let e = SignedIndex::decode(&forged(&reg, u64::MAX, WideInt(2000)))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("`sequence` is 18446744073709551615, out of range") && e.contains("2^53"),
+            "{e}"
+        );
+        let e = SignedIndex::decode(&forged(&reg, 1, WideInt(u64::MAX.into())))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("`expires` is 18446744073709551615, out of range")
+                && e.contains("9999-12-31T23:59:59Z"),
+            "{e}"
+        );
+        let e = SignedIndex::decode(&forged(&reg, 1, WideInt(-5)))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("`expires` is -5"), "{e}");
+        // The bounds themselves are accepted.
+        let ok =
+            SignedIndex::decode(&forged(&reg, MAX_SEQUENCE, WideInt(MAX_TIME.into()))).unwrap();
+        assert_eq!(ok.root().sequence, MAX_SEQUENCE);
+        // Nor does a publisher sign past them.
+        let mut idx = RegistryIndex::new(&reg.ipns_name()).unwrap();
+        assert!(idx.sign(&reg, 1000, MAX_TIME + 1).is_err());
+        idx.last = Some(Seen {
+            sequence: MAX_SEQUENCE,
+            cid: ok.cid(),
+        });
+        let e = idx.sign(&reg, 1000, 2000).unwrap_err().to_string();
+        assert!(e.contains("out of range"), "{e}");
     }
 
     #[test]

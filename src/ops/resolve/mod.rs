@@ -421,8 +421,13 @@ impl<'a> Resolver<'a> {
         if let Ok(b) = self.store.get(cid) {
             return Ok(b);
         }
+        // Raced across the gateways: a dead first gateway costs nothing here.
+        let sources = fetch::race_block(self.store, self.sources, cid, &|_| {})?;
+        if let Ok(b) = self.store.get(cid) {
+            return Ok(b);
+        }
         let mut attempts = Vec::new();
-        for s in self.sources {
+        for s in sources {
             match s.block(cid) {
                 Ok(b) => {
                     let _ = self.store.put(cid, &b);

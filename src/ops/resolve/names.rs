@@ -6,11 +6,18 @@
 //! refuses rollbacks (a record with a lower sequence than one already seen
 //! is rejected, whoever serves it) and what `ipkg serve` hands out.
 //!
-//! Resolution asks every configured source (Kubo `routing/get`, gateways
-//! `?format=ipns-record`, delegated routing `GET /routing/v1/ipns/{name}`),
-//! verifies each answer locally (`names::ipns::verify`), and keeps the best
-//! (`select_best`). Sources that fail or serve a bad or older record are
-//! reported, not fatal, as long as one good record is found.
+//! Resolution asks every configured source at once (Kubo `routing/get`,
+//! gateways `?format=ipns-record`, delegated routing `GET
+//! /routing/v1/ipns/{name}`), each held to the deadline and minimum rate of
+//! [`crate::sources::http`], verifies each answer locally
+//! (`names::ipns::verify`), and ranks them (`select_best`). Sources that fail
+//! or serve a bad or older record are reported, not fatal, as long as one
+//! good record is found.
+//!
+//! A record does not enter the cache when it is fetched but when what it
+//! points at has been accepted ([`accept_record`]): a validly signed record
+//! whose index is then refused must not become the floor against which the
+//! honest record is refused as a rollback.
 
 use std::path::PathBuf;
 use std::time::SystemTime;
@@ -134,6 +141,9 @@ pub struct Resolved {
     pub record: Vec<u8>,
     /// Which source's record was used (`cache` when none gave a better one).
     pub from: String,
+    /// Whether a source gave it in this run (not the cache alone).
+    pub confirmed: bool,
+    verified: VerifiedRecord,
 }
 
 const ACCEPT_IPNS: &str = "application/vnd.ipfs.ipns-record";
@@ -163,17 +173,27 @@ impl RecordSource {
             RecordSource::Kubo(k) => k.routing_get(name).map_err(|e| e.to_string()),
             RecordSource::Gateway(g) => g.ipns_record(name).map_err(|e| e.to_string()),
             RecordSource::Router { base, agent, opts } => {
+                use crate::sources::http::{dead_error, mark_dead};
+                if let Some(e) = dead_error(base) {
+                    return Err(e.to_string());
+                }
                 let url = format!("{base}/routing/v1/ipns/{name}");
-                let resp = crate::sources::http::with_retries(opts, || {
+                let r = crate::sources::http::with_retries(opts, || {
                     agent.get(&url).header("Accept", ACCEPT_IPNS).call()
                 })
-                .map_err(|e| e.to_string())?;
-                match resp.status().as_u16() {
-                    200 => crate::sources::http::read_limited(resp, ipns::MAX_RECORD_SIZE)
-                        .map_err(|e| e.to_string()),
-                    404 => Err(format!("has no IPNS record for `{name}`")),
-                    _ => Err(crate::sources::http::status_error(resp).to_string()),
-                }
+                .and_then(|resp| match resp.status().as_u16() {
+                    200 => crate::sources::http::read_limited(resp, ipns::MAX_RECORD_SIZE, opts),
+                    404 => Err(crate::sources::SourceError::Other {
+                        message: format!("has no IPNS record for `{name}`"),
+                    }),
+                    _ => Err(crate::sources::http::status_error(resp)),
+                });
+                r.map_err(|e| {
+                    if e.drops_source() {
+                        mark_dead(base, &e.to_string());
+                    }
+                    e.to_string()
+                })
             }
         }
     }
@@ -219,22 +239,31 @@ fn record_sources(layout: &Layout) -> Result<Vec<RecordSource>, Error> {
     Ok(out)
 }
 
-/// Resolve an IPNS name: ask every source, verify every answer, refuse
-/// records older than the highest sequence seen for the name, keep the best
-/// (and remember it). `warn` hears about each source whose answer was not
-/// used. With no network answer, a valid cached record is used.
-pub fn resolve_ipns(layout: &Layout, name: &str, warn: &dyn Fn(&str)) -> Result<Resolved, Error> {
+/// Resolve an IPNS name: ask every source (at once), verify every answer,
+/// refuse records older than the highest sequence kept for the name, and
+/// return the good ones best first, with the cached record (if still valid
+/// and not among them) last, marked unconfirmed. Nothing is cached here: the
+/// caller offers the record it used to the cache once what it points at
+/// validates ([`accept_record`]). `warn` hears about each source whose
+/// answer was not used. Never empty.
+pub fn ipns_candidates(
+    layout: &Layout,
+    name: &str,
+    warn: &dyn Fn(&str),
+) -> Result<Vec<Resolved>, Error> {
     crate::trust::keys::PublicKey::from_canonical_name(name)
         .map_err(|e| Error::Usage(format!("`{name}` is not an IPNS name: {e}")))?;
     let cache = RecordCache::open(layout);
     let seen = cache.highest(name);
     let now = SystemTime::now();
+    let sources = record_sources(layout)?;
+    let answers = ask_all(sources, name);
     let mut attempts = Vec::new();
     let mut good: Vec<(Vec<u8>, VerifiedRecord, String)> = Vec::new();
-    for src in record_sources(layout)? {
-        let what = src.describe();
-        let result = src.get(name).and_then(|bytes| {
+    for (what, answer) in answers {
+        let result = answer.and_then(|bytes| {
             let rec = ipns::verify(name, &bytes, now).map_err(|e| e.to_string())?;
+            crate::trust::index::check_sequence(rec.sequence).map_err(|e| e.to_string())?;
             match seen {
                 Some(s) if rec.sequence < s => Err(format!(
                     "served an older record (sequence {} < {s} already seen): refused as a rollback",
@@ -244,38 +273,124 @@ pub fn resolve_ipns(layout: &Layout, name: &str, warn: &dyn Fn(&str)) -> Result<
             }
         });
         match result {
-            Ok((bytes, rec)) => good.push((bytes, rec, what)),
+            Ok((bytes, rec)) => {
+                if !good.iter().any(|(b, _, _)| *b == bytes) {
+                    good.push((bytes, rec, what));
+                }
+            }
             Err(why) => {
                 warn(&format!("{what}: {why}"));
                 attempts.push((what, why));
             }
         }
     }
-    let recs: Vec<VerifiedRecord> = good.iter().map(|(_, r, _)| r.clone()).collect();
-    if let Some(i) = ipns::select_best(&recs) {
+    let mut out = Vec::new();
+    loop {
+        let recs: Vec<VerifiedRecord> = good.iter().map(|(_, r, _)| r.clone()).collect();
+        let Some(i) = ipns::select_best(&recs) else {
+            break;
+        };
         let (bytes, rec, from) = good.swap_remove(i);
-        cache.offer(name, &bytes, &rec)?;
-        return Ok(Resolved {
+        out.push(Resolved {
             name: name.to_owned(),
-            value: rec.value,
+            value: rec.value.clone(),
             sequence: rec.sequence,
             record: bytes,
             from,
+            confirmed: true,
+            verified: rec,
         });
     }
-    if let Some((bytes, rec)) = cache.best(name) {
-        return Ok(Resolved {
+    if let Some((bytes, rec)) = cache.best(name)
+        && !out.iter().any(|r| r.record == bytes)
+    {
+        out.push(Resolved {
             name: name.to_owned(),
-            value: rec.value,
+            value: rec.value.clone(),
             sequence: rec.sequence,
             record: bytes,
             from: "cache".into(),
+            confirmed: false,
+            verified: rec,
         });
     }
-    Err(Error::Resolve {
-        name: name.to_owned(),
-        attempts,
-    })
+    if out.is_empty() {
+        return Err(Error::Resolve {
+            name: name.to_owned(),
+            attempts,
+        });
+    }
+    Ok(out)
+}
+
+/// How long the record sources still being asked get once one verified
+/// record has arrived: a newer record from a slower source is still heard,
+/// a dead or trickling source does not hold the run for its whole deadline.
+pub const RECORD_GRACE: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Ask every source at once (a slow one costs its deadline, not a sum);
+/// once one answer verifies, wait at most [`RECORD_GRACE`] for the rest.
+/// Sources that have not answered by then are reported as such (their
+/// threads finish on their own deadlines).
+fn ask_all(sources: Vec<RecordSource>, name: &str) -> Vec<(String, Result<Vec<u8>, String>)> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    let mut pending: Vec<String> = Vec::new();
+    for src in sources {
+        let (tx, name) = (tx.clone(), name.to_owned());
+        pending.push(src.describe());
+        std::thread::spawn(move || {
+            let what = src.describe();
+            let answer = src.get(&name);
+            let _ = tx.send((what, answer));
+        });
+    }
+    drop(tx);
+    let mut out = Vec::new();
+    let mut grace_until: Option<std::time::Instant> = None;
+    while !pending.is_empty() {
+        let got = match grace_until {
+            None => rx.recv().ok(),
+            Some(t) => rx
+                .recv_timeout(t.saturating_duration_since(std::time::Instant::now()))
+                .ok(),
+        };
+        let Some((what, answer)) = got else {
+            break;
+        };
+        pending.retain(|p| *p != what);
+        if grace_until.is_none()
+            && answer
+                .as_ref()
+                .is_ok_and(|b| ipns::verify(name, b, SystemTime::now()).is_ok())
+        {
+            grace_until = Some(std::time::Instant::now() + RECORD_GRACE);
+        }
+        out.push((what, answer));
+    }
+    for what in pending {
+        out.push((
+            what,
+            Err("did not answer while the other sources did; not waited for".into()),
+        ));
+    }
+    out
+}
+
+/// Keep `r` as the best record seen for its name (when it is newer than the
+/// kept one): call it once what the record points at was accepted.
+pub fn accept_record(layout: &Layout, r: &Resolved) -> Result<Offered, Error> {
+    RecordCache::open(layout).offer(&r.name, &r.record, &r.verified)
+}
+
+/// Resolve an IPNS name to its best record and keep that record (for
+/// callers that accept whatever it points at; a registry refresh uses
+/// [`ipns_candidates`] and [`accept_record`] instead).
+pub fn resolve_ipns(layout: &Layout, name: &str, warn: &dyn Fn(&str)) -> Result<Resolved, Error> {
+    let best = ipns_candidates(layout, name, warn)?.swap_remove(0);
+    if best.confirmed {
+        accept_record(layout, &best)?;
+    }
+    Ok(best)
 }
 
 /// Where a record was sent, and whether it was taken.

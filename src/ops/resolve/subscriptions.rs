@@ -18,6 +18,15 @@
 //! lower sequence (a rollback), no second document for the same sequence (a
 //! fork), not expired. Loading an index for an install ([`Subscription::load_index`])
 //! uses only the store: no network.
+//!
+//! Freshness is told, not assumed: the state records when a source last
+//! *confirmed* the index (`confirmed`), and a refresh says whether this run
+//! did ([`RefreshReport::confirmed`]). A run in which every source was down,
+//! withheld the record or replayed an older one falls back to the cached
+//! record and is reported as unconfirmed, never as fresh. The records are
+//! tried best first; the one whose index is accepted is the one the record
+//! cache keeps, so a signed record pointing at a refused index never
+//! becomes the floor the honest record is then refused against.
 
 use std::fs;
 use std::path::PathBuf;
@@ -61,6 +70,11 @@ pub struct SubscriptionState {
     /// When it was last refreshed (Unix seconds).
     #[serde(default)]
     pub updated: i64,
+    /// When a source last confirmed the index (Unix seconds; 0: never): the
+    /// record came from the network, not the cache, and its index was
+    /// accepted.
+    #[serde(default)]
+    pub confirmed: i64,
 }
 
 /// A subscribed registry.
@@ -84,8 +98,12 @@ pub struct RefreshReport {
     /// version` of their newest release.
     pub changed: Vec<String>,
     pub removed: Vec<String>,
-    /// Where the IPNS record came from.
+    /// Where the IPNS record came from (`cache` when no source gave one).
     pub source: String,
+    /// Whether a source confirmed the index in this run.
+    pub confirmed: bool,
+    /// When a source last confirmed it (Unix seconds), if ever.
+    pub last_confirmed: Option<i64>,
 }
 
 /// `<prefix>/.ipkg/state/registries`.
@@ -278,6 +296,7 @@ pub fn add(
             sequence: 0,
             expires: 0,
             updated: 0,
+            confirmed: 0,
         },
     };
     refresh(layout, store, sources, &mut sub, warn)
@@ -302,6 +321,11 @@ fn fetch_block(
     if let Ok(b) = store.get(cid) {
         return Ok(b);
     }
+    // Raced across the gateways: a dead first gateway costs nothing here.
+    let sources = super::fetch::race_block(store, sources, cid, &|_| {})?;
+    if let Ok(b) = store.get(cid) {
+        return Ok(b);
+    }
     let mut attempts = Vec::new();
     for s in sources {
         match s.block(cid) {
@@ -318,7 +342,9 @@ fn fetch_block(
     })
 }
 
-/// Fetch and accept the registry's current index (see the module doc).
+/// Fetch and accept the registry's current index (see the module doc): the
+/// records the sources gave, best first, until one points at an index that
+/// is accepted; that record is then kept in the record cache.
 pub fn refresh(
     layout: &Layout,
     store: &BlockStore,
@@ -326,6 +352,44 @@ pub fn refresh(
     sub: &mut Subscription,
     warn: &dyn Fn(&str),
 ) -> Result<RefreshReport, Error> {
+    resolve_domain(layout, sub)?;
+    let candidates = super::names::ipns_candidates(layout, &sub.state.ipns, warn)?;
+    let count = candidates.len();
+    let mut first_err = None;
+    for (i, resolved) in candidates.into_iter().enumerate() {
+        match refresh_to(store, sources, layout, sub, &resolved) {
+            Ok(report) => {
+                if resolved.confirmed {
+                    super::names::accept_record(layout, &resolved)?;
+                }
+                return Ok(report);
+            }
+            Err(e) => {
+                if i + 1 < count {
+                    let mut why = e.to_string();
+                    let mut cause = std::error::Error::source(&e);
+                    while let Some(c) = cause {
+                        why.push_str(&format!(": {c}"));
+                        cause = c.source();
+                    }
+                    warn(&format!(
+                        "{}: its record (sequence {}) points at an index that was not accepted: {why}; trying the next record",
+                        resolved.from, resolved.sequence
+                    ));
+                }
+                first_err.get_or_insert(e);
+            }
+        }
+    }
+    Err(first_err.unwrap_or_else(|| Error::Resolve {
+        name: sub.state.ipns.clone(),
+        attempts: Vec::new(),
+    }))
+}
+
+/// The DNSLink check of a subscription added by domain: the domain must
+/// still name the pinned key.
+fn resolve_domain(layout: &Layout, sub: &mut Subscription) -> Result<(), Error> {
     // DNSLink first: the domain must still name the pinned key.
     if let Some(domain) = sub.state.domain.clone() {
         match super::names::resolve_dnslink(layout, &domain)? {
@@ -348,7 +412,17 @@ pub fn refresh(
             }
         }
     }
-    let resolved = super::names::resolve_ipns(layout, &sub.state.ipns, warn)?;
+    Ok(())
+}
+
+/// Accept the index `resolved` points at, if the trust rules allow.
+fn refresh_to(
+    store: &BlockStore,
+    sources: &[&dyn BlockSource],
+    layout: &Layout,
+    sub: &mut Subscription,
+    resolved: &super::names::Resolved,
+) -> Result<RefreshReport, Error> {
     let root_cid = resolved
         .value
         .strip_prefix("/ipfs/")
@@ -413,6 +487,9 @@ pub fn refresh(
     sub.state.sequence = new.root().sequence;
     sub.state.expires = new.root().expires;
     sub.state.updated = publish::now();
+    if resolved.confirmed {
+        sub.state.confirmed = sub.state.updated;
+    }
     sub.save()?;
 
     let mut report = RefreshReport {
@@ -421,7 +498,9 @@ pub fn refresh(
         from,
         to: new.root().sequence,
         root: root_cid.to_string(),
-        source: resolved.from,
+        source: resolved.from.clone(),
+        confirmed: resolved.confirmed,
+        last_confirmed: (sub.state.confirmed > 0).then_some(sub.state.confirmed),
         ..RefreshReport::default()
     };
     if outcome != UpdateOutcome::Unchanged {
