@@ -11,6 +11,16 @@ import { writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { pathToFileURL } from 'node:url'
 
+// verified-fetch 8 targets Node 22; Debian's Node 20 lacks this one builtin
+// (the undici it needs is pinned to 7 in .ci/run for the same reason).
+if (typeof Promise.withResolvers !== 'function') {
+  Promise.withResolvers = function () {
+    let resolve, reject
+    const promise = new Promise((res, rej) => { resolve = res; reject = rej })
+    return { promise, resolve, reject }
+  }
+}
+
 const dir = process.env.HELIA_DIR
 if (!dir) throw new Error('HELIA_DIR is not set')
 const load = (pkg, file = 'dist/src/index.js') =>
