@@ -488,10 +488,15 @@ fn path_gateway_files_listings_tar_and_dag_json() {
 
 /// Where `.ci/run` installs `@helia/verified-fetch` (npm).
 fn helia_dir() -> Option<PathBuf> {
-    let cache = std::env::var_os("IPKG_CI_CACHE")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/ipkg-ci")))?;
-    let dir = cache.join("helia");
+    let dir = std::env::var_os("IPKG_HELIA_DIR").map(PathBuf::from).or_else(|| {
+        std::env::var_os("IPKG_CI_CACHE")
+            .map(PathBuf::from)
+            .or_else(|| {
+                std::env::var_os("XDG_CACHE_HOME").map(|c| PathBuf::from(c).join("ipkg-ci"))
+            })
+            .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/ipkg-ci")))
+            .map(|c| c.join("helia"))
+    })?;
     dir.join("node_modules/@helia/verified-fetch/package.json")
         .is_file()
         .then_some(dir)
