@@ -48,7 +48,10 @@ fn probe_head_raw_and_car() {
     assert_eq!(html.status, 301);
     let html = http::get(server.addr, &format!("/ipfs/{cid}/")).unwrap();
     assert_eq!(html.status, 200);
-    assert_eq!(html.header("content-type"), Some("text/html; charset=utf-8"));
+    assert_eq!(
+        html.header("content-type"),
+        Some("text/html; charset=utf-8")
+    );
 
     // Another ipkg installs from it: the whole tree, verified.
     let client = TestEnv::new();

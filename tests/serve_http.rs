@@ -56,8 +56,7 @@ fn sockets(server: &Served) -> usize {
         .unwrap()
         .flatten()
         .filter(|e| {
-            std::fs::read_link(e.path())
-                .is_ok_and(|l| l.to_string_lossy().starts_with("socket:"))
+            std::fs::read_link(e.path()).is_ok_and(|l| l.to_string_lossy().starts_with("socket:"))
         })
         .count()
 }
@@ -170,7 +169,10 @@ fn slow_readers_and_header_floods_do_not_starve_honest_clients() {
     );
     for f in flood {
         let sent = f.join().unwrap();
-        assert!(sent < 128 << 20, "the server read a whole 128 MiB header line");
+        assert!(
+            sent < 128 << 20,
+            "the server read a whole 128 MiB header line"
+        );
     }
     max_rss = max_rss.max(rss_kib(&server));
     eprintln!(
@@ -190,7 +192,10 @@ fn slow_readers_and_header_floods_do_not_starve_honest_clients() {
     // turn to be streamed does not come within 10 s: the server closes
     // their sockets, which frees their slots, though they never read.
     let open_at_peak = sockets(&server);
-    assert!(open_at_peak >= 64, "{open_at_peak} sockets open with 64 slow readers");
+    assert!(
+        open_at_peak >= 64,
+        "{open_at_peak} sockets open with 64 slow readers"
+    );
     let cut = Instant::now();
     while sockets(&server) > 4 {
         assert!(
@@ -200,7 +205,10 @@ fn slow_readers_and_header_floods_do_not_starve_honest_clients() {
         );
         std::thread::sleep(Duration::from_millis(250));
     }
-    eprintln!("slow readers cut {:?} after the honest phase", cut.elapsed());
+    eprintln!(
+        "slow readers cut {:?} after the honest phase",
+        cut.elapsed()
+    );
     drop(slow);
     // And the server still answers.
     let r = http::get(addr, &format!("/ipfs/{small_cid}?format=raw")).unwrap();
@@ -294,8 +302,14 @@ fn ranges_single_multi_and_unsatisfiable() {
     let ct = r.header("content-type").unwrap_or_default().to_owned();
     assert!(ct.starts_with("multipart/byteranges; boundary="), "{ct}");
     let body = r.body_str();
-    assert!(body.contains("Content-Range: bytes 0-0/11\r\n\r\nh\r\n"), "{body}");
-    assert!(body.contains("Content-Range: bytes 6-10/11\r\n\r\nworld\r\n"), "{body}");
+    assert!(
+        body.contains("Content-Range: bytes 0-0/11\r\n\r\nh\r\n"),
+        "{body}"
+    );
+    assert!(
+        body.contains("Content-Range: bytes 6-10/11\r\n\r\nworld\r\n"),
+        "{body}"
+    );
     // A whole raw block: one Content-Length, not chunked.
     let r = http::get(server.addr, &raw).unwrap();
     assert_eq!(r.header("content-length"), Some("11"));
@@ -483,20 +497,29 @@ fn path_gateway_files_listings_tar_and_dag_json() {
         .map(|l| l["Name"].as_str().unwrap())
         .collect();
     assert_eq!(names, ["docs", "readme.txt", "www"]);
-    assert!(v["Links"][0]["Hash"]["/"].as_str().unwrap().starts_with("baf"));
+    assert!(
+        v["Links"][0]["Hash"]["/"]
+            .as_str()
+            .unwrap()
+            .starts_with("baf")
+    );
 }
 
 /// Where `.ci/run` installs `@helia/verified-fetch` (npm).
 fn helia_dir() -> Option<PathBuf> {
-    let dir = std::env::var_os("IPKG_HELIA_DIR").map(PathBuf::from).or_else(|| {
-        std::env::var_os("IPKG_CI_CACHE")
-            .map(PathBuf::from)
-            .or_else(|| {
-                std::env::var_os("XDG_CACHE_HOME").map(|c| PathBuf::from(c).join("ipkg-ci"))
-            })
-            .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/ipkg-ci")))
-            .map(|c| c.join("helia"))
-    })?;
+    let dir = std::env::var_os("IPKG_HELIA_DIR")
+        .map(PathBuf::from)
+        .or_else(|| {
+            std::env::var_os("IPKG_CI_CACHE")
+                .map(PathBuf::from)
+                .or_else(|| {
+                    std::env::var_os("XDG_CACHE_HOME").map(|c| PathBuf::from(c).join("ipkg-ci"))
+                })
+                .or_else(|| {
+                    std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/ipkg-ci"))
+                })
+                .map(|c| c.join("helia"))
+        })?;
     dir.join("node_modules/@helia/verified-fetch/package.json")
         .is_file()
         .then_some(dir)
@@ -513,7 +536,9 @@ fn helia_verified_fetch_reads_from_ipkg_serve_alone() {
             !in_ci(),
             "@helia/verified-fetch is not installed: .ci/run installs it with npm"
         );
-        eprintln!("skipped: @helia/verified-fetch not installed (npm install --prefix ~/.cache/ipkg-ci/helia @helia/verified-fetch)");
+        eprintln!(
+            "skipped: @helia/verified-fetch not installed (npm install --prefix ~/.cache/ipkg-ci/helia @helia/verified-fetch)"
+        );
         return;
     };
     let env = TestEnv::new();
@@ -524,7 +549,11 @@ fn helia_verified_fetch_reads_from_ipkg_serve_alone() {
     let server = serve(&env, &[]);
     let key = Keypair::generate().unwrap();
     let name = key.ipns_name();
-    let r = put(server.addr, &name, &record(&key, &format!("/ipfs/{cid}"), 1));
+    let r = put(
+        server.addr,
+        &name,
+        &record(&key, &format!("/ipfs/{cid}"), 1),
+    );
     assert_eq!(r.status, 200, "{}", r.body_str());
 
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/helia/verified_fetch.mjs");
@@ -548,5 +577,55 @@ fn helia_verified_fetch_reads_from_ipkg_serve_alone() {
         String::from_utf8_lossy(&run.stderr)
     );
     assert!(std::fs::read(&out_cid).unwrap() == data, "by CID differs");
-    assert!(std::fs::read(&out_name).unwrap() == data, "by ipns:// differs");
+    assert!(
+        std::fs::read(&out_name).unwrap() == data,
+        "by ipns:// differs"
+    );
+}
+
+/// Regression (issue 14): Kubo writes Linux file names as they are, so a
+/// directory may hold a non-UTF-8 name (`caf\xe9.txt`). ipkg's strict
+/// decoder refused that node, and `serve` sent 1 of 3 blocks as a complete
+/// CAR. Now the DAG is imported, served whole (the same blocks as Kubo's
+/// `dag export`), and `get` refuses with an error naming the entry.
+#[test]
+fn a_kubo_dag_with_a_non_utf8_name_is_served_whole() {
+    use std::os::unix::ffi::OsStrExt;
+    if !support::kubo_available() {
+        return;
+    }
+    let kubo = support::Kubo::init();
+    let tree = kubo.scratch().join("tree");
+    std::fs::create_dir_all(&tree).unwrap();
+    std::fs::write(tree.join("ok.txt"), b"fine\n").unwrap();
+    let latin1 = std::ffi::OsStr::from_bytes(b"caf\xe9.txt");
+    std::fs::write(tree.join(latin1), b"latin-1 name\n").unwrap();
+    let cid = kubo.add(&tree, &[]);
+    let export = kubo.ipfs(["dag", "export", &cid]);
+    export.success();
+    let (_, kubo_blocks) = ipkg::content::car::read_all(&export.stdout_raw).unwrap();
+    assert_eq!(kubo_blocks.len(), 3);
+
+    let env = TestEnv::new();
+    let car = env.path("kubo.car");
+    std::fs::write(&car, &export.stdout_raw).unwrap();
+    env.ipkg(["car", "import", path_str(&car)]).success();
+    let server = serve(&env, &[]);
+    let r = http::get(server.addr, &format!("/ipfs/{cid}?format=car")).unwrap();
+    assert_eq!(r.status, 200);
+    let (roots, blocks) = ipkg::content::car::read_all(&r.body).unwrap();
+    assert_eq!(roots[0].to_string(), cid);
+    let mut want: Vec<String> = kubo_blocks.iter().map(|b| b.cid.to_string()).collect();
+    let mut got: Vec<String> = blocks.iter().map(|b| b.cid.to_string()).collect();
+    want.sort();
+    got.sort();
+    assert_eq!(got, want, "the CAR served is not the whole DAG");
+
+    let out = env.ipkg(["get", &cid, "-o", path_str(&env.path("out"))]);
+    out.failure();
+    assert!(
+        out.stderr.contains("caf\\xe9.txt"),
+        "the error does not name the entry: {}",
+        out.stderr
+    );
 }

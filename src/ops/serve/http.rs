@@ -392,9 +392,8 @@ where
     let slots = slots.clone();
     let rt = tokio::runtime::Handle::current();
     tokio::task::spawn_blocking(move || {
-        let permit = rt.block_on(async {
-            tokio::time::timeout(STREAM_WAIT, slots.acquire_owned()).await
-        });
+        let permit =
+            rt.block_on(async { tokio::time::timeout(STREAM_WAIT, slots.acquire_owned()).await });
         let Ok(Ok(_permit)) = permit else {
             return w.fail(io::Error::other("no stream slot came free in time"));
         };

@@ -64,7 +64,9 @@ fn want(req: &Req) -> Result<Want, Response> {
             "dag-cbor" | "cbor" => Ok(Want::DagCbor),
             other => Err(http::text(
                 400,
-                &format!("unknown format `{other}` (raw, car, tar, dag-json, dag-cbor, json, cbor)"),
+                &format!(
+                    "unknown format `{other}` (raw, car, tar, dag-json, dag-cbor, json, cbor)"
+                ),
             )),
         };
     }
@@ -79,7 +81,13 @@ fn want(req: &Req) -> Result<Want, Response> {
     Ok(Want::Web)
 }
 
-pub fn ipfs(gw: &Gateway, req: &Req, root: Cid, rest: &[String], ttl: Option<Duration>) -> Response {
+pub fn ipfs(
+    gw: &Gateway,
+    req: &Req,
+    root: Cid,
+    rest: &[String],
+    ttl: Option<Duration>,
+) -> Response {
     let want = match want(req) {
         Ok(w) => w,
         Err(r) => return r,
@@ -133,7 +141,9 @@ pub fn ipfs(gw: &Gateway, req: &Req, root: Cid, rest: &[String], ttl: Option<Dur
                 let q: Vec<String> = req
                     .query
                     .iter()
-                    .map(|(k, v)| format!("{}={}", http::percent_encode(k), http::percent_encode(v)))
+                    .map(|(k, v)| {
+                        format!("{}={}", http::percent_encode(k), http::percent_encode(v))
+                    })
                     .collect();
                 if !q.is_empty() {
                     to = format!("{to}?{}", q.join("&"));
@@ -292,7 +302,13 @@ fn file<'r>(
         }
         Ranges::Parts(p) => {
             let (a, b) = p[0];
-            (206, a, b + 1, ctype.to_owned(), Some(format!("bytes {a}-{b}/{size}")))
+            (
+                206,
+                a,
+                b + 1,
+                ctype.to_owned(),
+                Some(format!("bytes {a}-{b}/{size}")),
+            )
         }
     };
     let mut r = base(status)
@@ -399,13 +415,7 @@ fn human(n: u64) -> String {
 }
 
 /// The HTML listing of a directory.
-fn listing(
-    gw: &Gateway,
-    req: &Req,
-    res: &Resolved,
-    ttl: Option<Duration>,
-    resp: Resp,
-) -> Response {
+fn listing(gw: &Gateway, req: &Req, res: &Resolved, ttl: Option<Duration>, resp: Resp) -> Response {
     let entries = match reader::list_dir(gw, &res.cid) {
         Ok(e) => e,
         Err(e) => return http::text(502, &format!("cannot list `{}`: {e}", res.cid)),
@@ -656,7 +666,10 @@ fn codec(
     };
     resp.h("Content-Type", ctype)
         .h("Cache-Control", &cache_control(ttl))
-        .h("Etag", &format!("\"{cid}.{}\"", ctype.rsplit('/').next().unwrap_or(ext)))
+        .h(
+            "Etag",
+            &format!("\"{cid}.{}\"", ctype.rsplit('/').next().unwrap_or(ext)),
+        )
         .h("X-Content-Type-Options", "nosniff")
         .h(
             "Content-Disposition",
@@ -670,7 +683,13 @@ fn codec(
 
 /// A DAG-CBOR or DAG-JSON block asked for without a format: an HTML page of
 /// its DAG-JSON for browsers, else the block as it is with its own type.
-fn codec_page(gw: &Gateway, req: &Req, res: &Resolved, ttl: Option<Duration>, resp: Resp) -> Response {
+fn codec_page(
+    gw: &Gateway,
+    req: &Req,
+    res: &Resolved,
+    ttl: Option<Duration>,
+    resp: Resp,
+) -> Response {
     let cid = res.cid;
     if !req.header("accept").contains("text/html") {
         let want = if cid.codec() == DAG_JSON {
@@ -725,7 +744,10 @@ mod tests {
     fn dag_json_form() {
         let mut m = BTreeMap::new();
         m.insert("b".to_owned(), Ipld::Bytes(vec![1, 2, 3]));
-        m.insert("a".to_owned(), Ipld::List(vec![Ipld::Integer(-1), Ipld::Null]));
+        m.insert(
+            "a".to_owned(),
+            Ipld::List(vec![Ipld::Integer(-1), Ipld::Null]),
+        );
         let mut s = String::new();
         dag_json(&Ipld::Map(m), &mut s);
         assert_eq!(s, r#"{"a":[-1,null],"b":{"/":{"bytes":"AQID"}}}"#);
@@ -733,7 +755,10 @@ mod tests {
 
     #[test]
     fn escapes() {
-        assert_eq!(html_escape("<a href='x'>&"), "&lt;a href=&#39;x&#39;&gt;&amp;");
+        assert_eq!(
+            html_escape("<a href='x'>&"),
+            "&lt;a href=&#39;x&#39;&gt;&amp;"
+        );
         assert_eq!(human(1536), "1.5 KiB");
         assert_eq!(human(10), "10 B");
     }

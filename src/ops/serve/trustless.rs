@@ -156,9 +156,7 @@ impl PathError {
     pub fn response(self) -> Response {
         match self {
             PathError::NotFound(seg) => http::text(404, &format!("no link named `{seg}`")),
-            PathError::Missing(c) => {
-                http::text(404, &format!("block `{c}` is not in this store"))
-            }
+            PathError::Missing(c) => http::text(404, &format!("block `{c}` is not in this store")),
             PathError::Bad(why) => http::text(400, &why),
         }
     }
@@ -340,8 +338,10 @@ pub fn ipfs(
                     .h("Etag", &etag)
                     .h("Accept-Ranges", "bytes")
             };
-            match http::parse_ranges(req.headers.get("range").and_then(|v| v.to_str().ok()), total)
-            {
+            match http::parse_ranges(
+                req.headers.get("range").and_then(|v| v.to_str().ok()),
+                total,
+            ) {
                 Ranges::Whole => base(200)
                     .h("Content-Type", "application/vnd.ipld.raw")
                     .bytes(data),
