@@ -88,7 +88,9 @@ for _ in $(seq 300); do [ -s "$T/kubo/repo/gateway" ] && break; sleep 0.1; done
 KUBO_URL=$(cat "$T/kubo/repo/gateway")
 KUBO_URL=${KUBO_URL%/}
 
-ipkg serve --listen 127.0.0.1:0 --threads "${IPKG_SERVE_THREADS:-2}" >"$T/serve.out" 2>"$T/serve.err" &
+# Not through the `ipkg` function: `$!` must be the server itself.
+"${IENV[@]}" "$IPKG_BIN" serve --listen 127.0.0.1:0 --threads "${IPKG_SERVE_THREADS:-2}" \
+  >"$T/serve.out" 2>"$T/serve.err" &
 IPKG_PID=$!
 PIDS+=("$IPKG_PID")
 for _ in $(seq 100); do [ -s "$T/serve.out" ] && break; sleep 0.1; done
@@ -108,7 +110,9 @@ cell() {
     done
   ) >"$T/rss.samples" &
   local sampler=$!
-  wrk -t2 -c"$conns" -d"${secs}s" --timeout 60s --latency "$url" >"$T/wrk.out" 2>&1 || true
+  local threads=2
+  [ "$conns" -lt 2 ] && threads=1
+  wrk -t"$threads" -c"$conns" -d"${secs}s" --timeout 60s --latency "$url" >"$T/wrk.out" 2>&1 || true
   kill "$sampler" 2>/dev/null || true
   wait "$sampler" 2>/dev/null || true
   peak=$(sort -n "$T/rss.samples" | tail -1)

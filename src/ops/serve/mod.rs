@@ -93,6 +93,8 @@ pub struct Gateway {
     peer_id: String,
     /// Producer slots for streamed answers ([`http::MAX_STREAMS`]).
     streams: Arc<tokio::sync::Semaphore>,
+    /// Bytes of blocks held for answers in flight ([`http::BLOCK_BUDGET`]).
+    budget: Arc<tokio::sync::Semaphore>,
 }
 
 /// Run the gateway on `listen` with `threads` async workers until the
@@ -121,6 +123,9 @@ pub fn serve(
         records,
         peer_id,
         streams: Arc::new(tokio::sync::Semaphore::new(http::MAX_STREAMS)),
+        budget: Arc::new(tokio::sync::Semaphore::new(
+            http::BLOCK_BUDGET / http::BUDGET_UNIT,
+        )),
     });
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(threads.clamp(1, 64))

@@ -312,6 +312,17 @@ pub fn ipfs(
     };
     match format {
         Format::Raw => {
+            // A big block is read only once budget can hold it, and the
+            // budget is given back when the answer has been written.
+            let permit = match gw.store.size(&cid) {
+                Some(n) if n > http::SMALL_BLOCK && !req.is_head() => {
+                    match http::reserve(&gw.budget, n) {
+                        Some(p) => Some(p),
+                        None => return http::text(503, "busy: try again shortly"),
+                    }
+                }
+                _ => None,
+            };
             let data = match gw.get(&cid) {
                 Ok(d) => d,
                 Err(GetError::Missing(_)) => {
@@ -342,9 +353,15 @@ pub fn ipfs(
                 req.headers.get("range").and_then(|v| v.to_str().ok()),
                 total,
             ) {
-                Ranges::Whole => base(200)
-                    .h("Content-Type", "application/vnd.ipld.raw")
-                    .bytes(data),
+                Ranges::Whole => {
+                    let r = base(200)
+                        .h("Content-Type", "application/vnd.ipld.raw")
+                        .h("Content-Length", &data.len().to_string());
+                    match permit {
+                        Some(p) => r.body(http::held(data.into(), p)),
+                        None => r.body(http::full(data)),
+                    }
+                }
                 Ranges::Unsatisfiable => http::unsatisfiable(total),
                 Ranges::Parts(p) if p.len() == 1 => {
                     let (a, b) = p[0];
