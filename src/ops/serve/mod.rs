@@ -317,6 +317,8 @@ impl Gateway {
 
     /// An IPNS name this host holds a record for: the CID it points at and
     /// the record's TTL (how long the answer may be cached).
+    // The error is the answer to send, once per request: boxing it buys nothing.
+    #[allow(clippy::result_large_err)]
     fn resolve_name(&self, name: &str) -> Result<(Cid, Duration), Response> {
         let Some((_, rec)) = self.records.best(&routing::normalise_name(name)) else {
             return Err(http::text(

@@ -56,6 +56,8 @@ enum Want {
     DagCbor,
 }
 
+// The error is the answer to send, once per request: boxing it buys nothing.
+#[allow(clippy::result_large_err)]
 fn want(req: &Req) -> Result<Want, Response> {
     if let Some(f) = req.q("format") {
         return match f {
