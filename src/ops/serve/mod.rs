@@ -1,3 +1,13 @@
+//! The gateway server: what this host serves to others.
+//!
+//! Owns the listening socket and the HTTP responses. Read-only towards
+//! installed state, registries and keys, and never writes to the store; it
+//! serves blocks from the store and IPNS records from
+//! [`super::resolve::names`]'s cache, both already verified (a verified
+//! `PUT /routing/v1/ipns` only offers a record to that cache).
+//!
+//! # `ipkg serve`
+//!
 //! `ipkg serve`: an IPFS HTTP gateway over the embedded store, so any ipkg
 //! host can be a mirror, a path gateway for browsers and a delegated router
 //! for Helia and Kubo.
@@ -56,7 +66,7 @@ use crate::sources::store::BlockStore;
 
 use self::http::{Req, Resp, Response};
 use super::Error;
-use super::names::RecordCache;
+use super::resolve::names::RecordCache;
 
 /// Connections served at once. Each costs a task, a few KiB of buffers and,
 /// while it streams, one blocking thread and [`http::STREAM_QUEUE`] chunks;

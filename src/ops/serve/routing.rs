@@ -14,7 +14,7 @@
 use std::time::SystemTime;
 
 use crate::names::ipns;
-use crate::ops::names::Offered;
+use crate::ops::resolve::names::Offered;
 use crate::trust::keys::PublicKey;
 
 use super::Gateway;
