@@ -42,8 +42,16 @@ fn probe_head_raw_and_car() {
     )
     .unwrap();
     assert_eq!(missing.status, 404);
+    // No trustless format asked: the path gateway answers (a directory
+    // redirects to its URL with a trailing slash, then lists).
     let html = http::get(server.addr, &format!("/ipfs/{cid}")).unwrap();
-    assert_eq!(html.status, 406, "a trustless gateway serves no HTML");
+    assert_eq!(html.status, 301);
+    let html = http::get(server.addr, &format!("/ipfs/{cid}/")).unwrap();
+    assert_eq!(html.status, 200);
+    assert_eq!(
+        html.header("content-type"),
+        Some("text/html; charset=utf-8")
+    );
 
     // Another ipkg installs from it: the whole tree, verified.
     let client = TestEnv::new();

@@ -1,4 +1,5 @@
-//! `ipkg serve`: a trustless gateway over the local store.
+//! `ipkg serve`: a trustless gateway, path gateway and delegated router over
+//! the local store.
 
 use std::path::PathBuf;
 
@@ -13,7 +14,7 @@ pub struct Args {
     /// Address to listen on (port 0 picks a free port; the URL is printed).
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8080")]
     listen: String,
-    /// Worker threads.
+    /// Async worker threads (store reads run on a separate blocking pool).
     #[arg(long, value_name = "N", default_value_t = 8)]
     threads: usize,
     /// Also serve the IPNS records in DIR (`NAME[_anything].ipns-record`),
@@ -46,7 +47,7 @@ pub fn run(args: Args, ctx: &Ctx) -> Result<(), Error> {
         }
     }
     crate::ops::serve::serve(store, cache, &args.listen, args.threads, &|addr| {
-        p.status("Serving", format!("trustless gateway on http://{addr}"));
+        p.status("Serving", format!("gateway and router on http://{addr}"));
         let _ = p.data(format!("http://{addr}")).map_err(stdout_err);
     })
 }

@@ -94,6 +94,11 @@ impl BlockStore {
         self.path_of(cid).is_file()
     }
 
+    /// The stored size of a block, without reading it (`None` if absent).
+    pub fn size(&self, cid: &Cid) -> Option<u64> {
+        fs::metadata(self.path_of(cid)).ok().map(|m| m.len())
+    }
+
     /// Read and verify a block. A block whose bytes do not hash to `cid` is
     /// reported as [`GetError::Corrupt`] and never returned.
     pub fn get(&self, cid: &Cid) -> Result<Vec<u8>, GetError> {

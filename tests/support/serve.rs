@@ -15,6 +15,13 @@ pub struct Served {
     pub addr: SocketAddr,
 }
 
+impl Served {
+    /// The server's process ID (for /proc/<pid>/status).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+}
+
 impl Drop for Served {
     fn drop(&mut self) {
         let _ = self.child.kill();

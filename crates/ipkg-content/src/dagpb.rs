@@ -13,6 +13,13 @@
 //! a link, links without a hash, hashes that are not CIDs, non-UTF-8 names,
 //! truncated varints and trailing garbage.
 //!
+//! Names are bytes on the wire, and Kubo writes whatever bytes a Linux file
+//! name holds (Latin-1 names, say). [`PbNode::decode`] refuses a non-UTF-8
+//! name with an error that shows it escaped, so a reader names the entry it
+//! cannot represent; [`decode_links`], for code that only walks the DAG
+//! (CAR export, `serve`, gc, fetch), accepts any name bytes, so such a DAG
+//! is still copied, served and kept whole.
+//!
 //! Non-goals: preserving a non-canonical byte form. A decoded node re-encodes in
 //! canonical form, which hashes differently if the input was not canonical.
 
@@ -120,39 +127,54 @@ impl PbNode {
 
     /// Decode a dag-pb block; see the module doc for what is refused.
     pub fn decode(bytes: &[u8]) -> Result<PbNode, DagPbError> {
-        let mut r = Reader::new(bytes);
-        let mut node = PbNode::default();
-        while let Some((field, wt)) = r.tag()? {
-            match (field, wt) {
-                (1, WT_LEN) => {
-                    if node.data.is_some() {
-                        return Err(DagPbError(format!("second Data field at byte {}", r.pos())));
-                    }
-                    node.data = Some(r.bytes(1)?.to_vec());
-                }
-                (2, WT_LEN) => {
-                    let at = r.pos();
-                    let body = r.bytes(2)?;
-                    let link = decode_link(body).map_err(|e| {
-                        DagPbError(format!("link {} at byte {at}: {}", node.links.len(), e.0))
-                    })?;
-                    node.links.push(link);
-                }
-                (1 | 2, wt) => {
-                    return Err(DagPbError(format!(
-                        "field {field} has wire type {wt}, expected 2"
-                    )));
-                }
-                (f, _) => {
-                    return Err(DagPbError(format!("unknown field {f}")));
-                }
-            }
-        }
-        Ok(node)
+        decode_node(bytes, false)
     }
 }
 
-fn decode_link(body: &[u8]) -> Result<PbLink, DagPbError> {
+/// The CIDs a dag-pb block links to, in order, with the same checks as
+/// [`PbNode::decode`] except that link names may be any bytes.
+pub fn decode_links(bytes: &[u8]) -> Result<Vec<Cid>, DagPbError> {
+    Ok(decode_node(bytes, true)?
+        .links
+        .into_iter()
+        .map(|l| l.cid)
+        .collect())
+}
+
+/// `any_names`: accept non-UTF-8 names (kept lossily: only for walkers).
+fn decode_node(bytes: &[u8], any_names: bool) -> Result<PbNode, DagPbError> {
+    let mut r = Reader::new(bytes);
+    let mut node = PbNode::default();
+    while let Some((field, wt)) = r.tag()? {
+        match (field, wt) {
+            (1, WT_LEN) => {
+                if node.data.is_some() {
+                    return Err(DagPbError(format!("second Data field at byte {}", r.pos())));
+                }
+                node.data = Some(r.bytes(1)?.to_vec());
+            }
+            (2, WT_LEN) => {
+                let at = r.pos();
+                let body = r.bytes(2)?;
+                let link = decode_link(body, any_names).map_err(|e| {
+                    DagPbError(format!("link {} at byte {at}: {}", node.links.len(), e.0))
+                })?;
+                node.links.push(link);
+            }
+            (1 | 2, wt) => {
+                return Err(DagPbError(format!(
+                    "field {field} has wire type {wt}, expected 2"
+                )));
+            }
+            (f, _) => {
+                return Err(DagPbError(format!("unknown field {f}")));
+            }
+        }
+    }
+    Ok(node)
+}
+
+fn decode_link(body: &[u8], any_names: bool) -> Result<PbLink, DagPbError> {
     let mut r = Reader::new(body);
     let mut cid = None;
     let mut name = None;
@@ -170,9 +192,16 @@ fn decode_link(body: &[u8]) -> Result<PbLink, DagPbError> {
                     return Err(DagPbError("second Name field".into()));
                 }
                 let raw = r.bytes(2)?;
-                let s =
-                    std::str::from_utf8(raw).map_err(|_| DagPbError("Name is not UTF-8".into()))?;
-                name = Some(s.to_string());
+                name = Some(match std::str::from_utf8(raw) {
+                    Ok(s) => s.to_string(),
+                    Err(_) if any_names => String::from_utf8_lossy(raw).into_owned(),
+                    Err(_) => {
+                        return Err(DagPbError(format!(
+                            "Name `{}` is not UTF-8 (ipkg reads only UTF-8 entry names)",
+                            raw.escape_ascii()
+                        )));
+                    }
+                });
             }
             (3, WT_VARINT) => {
                 if tsize.is_some() {
@@ -210,6 +239,30 @@ mod tests {
 
     fn some_cid(i: u8) -> Cid {
         cid_of(i & 1, Codec::DagPb, &[i])
+    }
+
+    /// Regression (issue 14): a Kubo directory whose entry name is Latin-1
+    /// (`caf\xe9`, as Linux allows) failed the decoder, so `serve` sent 1 of
+    /// 3 blocks of a CAR as a complete answer. Walkers read its links; the
+    /// strict decoder names the entry.
+    #[test]
+    fn non_utf8_names() {
+        let mut bytes = Vec::new();
+        let link = PbLink::new(some_cid(1), "cafX", 3);
+        let mut n = PbNode {
+            links: vec![link, PbLink::new(some_cid(2), "ok", 4)],
+            data: Some(vec![8, 1]),
+        }
+        .encode();
+        let at = n.windows(4).position(|w| w == b"cafX").unwrap();
+        n[at + 3] = 0xe9;
+        bytes.extend_from_slice(&n);
+        assert_eq!(
+            decode_links(&bytes).unwrap(),
+            vec![some_cid(1), some_cid(2)]
+        );
+        let err = PbNode::decode(&bytes).unwrap_err().to_string();
+        assert!(err.contains("caf\\xe9"), "{err}");
     }
 
     #[test]

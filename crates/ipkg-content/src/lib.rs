@@ -127,9 +127,8 @@ pub fn links_of(cid: &Cid, data: &[u8]) -> Result<Vec<Cid>, LinksError> {
     match Codec::from_code(cid.codec()) {
         Some(Codec::Raw) | Some(Codec::Libp2pKey) => Ok(Vec::new()),
         Some(Codec::DagPb) => {
-            let node = dagpb::PbNode::decode(data)
-                .map_err(|source| LinksError::DagPb { cid: *cid, source })?;
-            Ok(node.links.into_iter().map(|l| l.cid).collect())
+            // Any name bytes: walking a DAG does not need to read its names.
+            dagpb::decode_links(data).map_err(|source| LinksError::DagPb { cid: *cid, source })
         }
         Some(Codec::DagCbor) => {
             let value: ipld_core::ipld::Ipld =

@@ -1,69 +1,115 @@
 //! The gateway server: what this host serves to others.
 //!
-//! Owns the listening socket and the HTTP responses. Read-only: must not
-//! touch installed state, registries or keys, and never writes to the store;
-//! it serves blocks from the store and IPNS records from
-//! [`super::resolve::names`]'s cache, both already verified.
+//! Owns the listening socket and the HTTP responses. Read-only towards
+//! installed state, registries and keys, and never writes to the store; it
+//! serves blocks from the store and IPNS records from
+//! [`super::resolve::names`]'s cache, both already verified (a verified
+//! `PUT /routing/v1/ipns` only offers a record to that cache).
 //!
 //! # `ipkg serve`
 //!
-//! `ipkg serve`: a trustless gateway over the embedded store, so any ipkg
-//! host can be a mirror (spec: ipfs/specs `http-gateways/trustless-gateway.md`).
+//! `ipkg serve`: an IPFS HTTP gateway over the embedded store, so any ipkg
+//! host can be a mirror, a path gateway for browsers and a delegated router
+//! for Helia and Kubo.
 //!
-//! Serves:
-//! - `GET|HEAD /ipfs/{cid}[/path]?format=raw` (or `Accept:
-//!   application/vnd.ipld.raw`): one block, with single `Range` requests.
-//! - `?format=car` (or `Accept: application/vnd.ipld.car`): a CARv1 streamed
-//!   from the store, with `dag-scope=block|entity|all`, `entity-bytes=from:to`,
-//!   `order=dfs` and `dups=y|n` (from the `Accept` parameters, or `car-order`
-//!   and `car-dups` in the query, which win). Paths resolve through dag-pb
-//!   directories (HAMT included) and DAG-CBOR documents; the blocks walked
-//!   come first in the CAR.
-//! - `/ipns/{name}?format=ipns-record`: the best verified record ipkg holds
-//!   for the name (see [`crate::ops::resolve::names::RecordCache`]).
-//! - `/ipfs/bafkqaaa`: the empty identity CID that clients probe a gateway with.
+//! Route groups (one file each, all answering through [`http::Req`] and
+//! [`http::Response`]):
+//! - [`trustless`]: `/ipfs/{cid}[/path]?format=raw|car` (or the `Accept`
+//!   types), `/ipns/{name}?format=ipns-record`, the `bafkqaaa` probe
+//!   (spec: ipfs/specs `http-gateways/trustless-gateway.md`).
+//! - [`path`]: UnixFS files and directories for browsers and curl when no
+//!   trustless format is asked (`http-gateways/path-gateway.md`): HTML
+//!   listings, `index.html`, ranges, `?format=tar`, DAG-JSON rendering.
+//! - [`routing`]: `/routing/v1/ipns/{name}` (GET and a verified PUT) and
+//!   `/routing/v1/providers/{cid}` for the blocks held
+//!   (`routing/http-routing-v1.md`).
 //!
-//! Non-goals: the path gateway (HTML, UnixFS files as web pages, DNSLink
-//! hosts, subdomains): clients verify, so they ask for blocks and CARs.
+//! The server is hyper 1 on a tokio runtime. Every client may be hostile,
+//! so every connection is bounded: a cap on open connections (further
+//! clients wait, first come first served, in a fair semaphore), a deadline
+//! for the request head, a header size limit (431), a write stall timeout
+//! (a client that stops reading is cut and frees its slot), an idle
+//! timeout between requests, and a time limit per handler. Handlers do the
+//! store's blocking I/O on tokio's blocking pool; streamed answers (CARs,
+//! files, tars) are produced there into a short queue, so memory per
+//! connection stays at a few chunks whatever the client does.
 //!
-//! Memory stays flat: a CAR is written by a thread into a pipe while the
-//! response reads the other end, one block at a time.
+//! Non-goals: subdomain gateways, DNSLink hosts, HTTP/2, TLS (put a
+//! reverse proxy in front for those).
 
-use std::collections::HashSet;
-use std::io::{BufWriter, Read, Write};
+mod http;
+mod path;
+mod routing;
+mod trustless;
+
+use std::convert::Infallible;
+use std::io;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
 
-use tiny_http::{Header, Method, Request, Response, StatusCode};
+use ::http::Method;
+use bytes::Bytes;
+use http_body_util::BodyExt;
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::TcpStream;
+use tokio::time::{Instant, Sleep};
 
-use crate::content::car::CarWriter;
-use crate::content::cid::{Codec, IDENTITY, parse};
-use crate::content::dagpb::PbNode;
-use crate::content::unixfs::{Data, DataType};
-use crate::content::{BlockGet, Cid, GetError, links_of, reader};
+use crate::content::Cid;
+use crate::content::cid::IDENTITY;
+use crate::content::{BlockGet, GetError};
 use crate::sources::store::BlockStore;
 
+use self::http::{Req, Resp, Response};
 use super::Error;
-use crate::ops::resolve::names::RecordCache;
+use super::resolve::names::RecordCache;
 
-const IMMUTABLE: &str = "public, max-age=29030400, immutable";
+/// Connections served at once. Each costs a task, a few KiB of buffers and,
+/// while it streams, one blocking thread and [`http::STREAM_QUEUE`] chunks;
+/// 512 of them stay well under the 64 MiB the server aims for. Clients past
+/// the cap wait in the kernel's accept queue and a FIFO semaphore, so a
+/// flood delays newcomers but never starves the ones already queued.
+pub const MAX_CONNECTIONS: usize = 512;
+/// Request line plus headers. Browsers send 1-8 KiB; hyper answers 431 past
+/// this and closes (a 128 MiB header line cost tiny_http 500 MiB).
+pub const MAX_HEADER_BYTES: usize = 32 * 1024;
+/// Headers per request (hyper's parser keeps them on the stack).
+pub const MAX_HEADERS: usize = 64;
+/// Time for a client to send its request head once it has started one.
+pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// A write that makes no progress for this long ends the connection: a
+/// client that requests a CAR and never reads gets cut and frees its slot.
+pub const WRITE_STALL_TIMEOUT: Duration = Duration::from_secs(10);
+/// An idle keep-alive connection (no byte either way) is closed after this.
+pub const IDLE_TIMEOUT: Duration = Duration::from_secs(30);
+/// A handler that takes longer than this to produce its response head (a
+/// huge HAMT lookup, a slow disk) is answered 504.
+pub const HANDLER_TIMEOUT: Duration = Duration::from_secs(30);
+/// The largest request body: an IPNS record (`PUT /routing/v1/ipns`) is at
+/// most 10 KiB by the IPNS spec.
+pub const MAX_BODY_BYTES: usize = 10 * 1024;
 
 /// What a running server needs.
 pub struct Gateway {
     store: BlockStore,
     records: RecordCache,
+    /// The peer ID this server gives itself in provider records (a fresh
+    /// ed25519 key per run: HTTP providers are found by address, the ID
+    /// only has to be well formed and stable while it runs).
+    peer_id: String,
+    /// Producer slots for streamed answers ([`http::MAX_STREAMS`]).
+    streams: Arc<tokio::sync::Semaphore>,
+    /// Bytes of blocks held for answers in flight ([`http::BLOCK_BUDGET`]).
+    budget: Arc<tokio::sync::Semaphore>,
 }
 
-/// The CAR parameters of a request.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Scope {
-    Block,
-    Entity,
-    All,
-}
-
-/// Run the gateway on `listen` with `threads` workers until the process is
-/// killed. `ready` is called with the bound address (port 0 picks one).
+/// Run the gateway on `listen` with `threads` async workers until the
+/// process is killed. `ready` is called with the bound address (port 0
+/// picks one).
 pub fn serve(
     store: BlockStore,
     records: RecordCache,
@@ -71,219 +117,203 @@ pub fn serve(
     threads: usize,
     ready: &dyn Fn(SocketAddr),
 ) -> Result<(), Error> {
-    let server = tiny_http::Server::http(listen)
+    let listener = std::net::TcpListener::bind(listen)
         .map_err(|e| Error::Usage(format!("cannot listen on `{listen}`: {e}")))?;
-    let addr = server
-        .server_addr()
-        .to_ip()
-        .ok_or_else(|| Error::Usage(format!("`{listen}` is not an IP address")))?;
-    ready(addr);
-    let server = Arc::new(server);
-    let gw = Arc::new(Gateway { store, records });
-    let mut workers = Vec::new();
-    for _ in 0..threads.max(1) {
-        let (server, gw) = (server.clone(), gw.clone());
-        workers.push(std::thread::spawn(move || {
-            while let Ok(req) = server.recv() {
-                gw.handle(req);
-            }
-        }));
-    }
-    for w in workers {
-        let _ = w.join();
-    }
-    Ok(())
+    let addr = listener
+        .local_addr()
+        .map_err(|e| Error::Usage(format!("cannot listen on `{listen}`: {e}")))?;
+    listener
+        .set_nonblocking(true)
+        .map_err(|e| Error::Usage(format!("cannot listen on `{listen}`: {e}")))?;
+    let peer_id = crate::trust::keys::Keypair::generate()
+        .map(|k| k.public().peer_id())
+        .map_err(|e| Error::Usage(format!("cannot make a peer ID: {e}")))?;
+    let gw = Arc::new(Gateway {
+        store,
+        records,
+        peer_id,
+        streams: Arc::new(tokio::sync::Semaphore::new(http::MAX_STREAMS)),
+        budget: Arc::new(tokio::sync::Semaphore::new(
+            http::BLOCK_BUDGET / http::BUDGET_UNIT,
+        )),
+    });
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(threads.clamp(1, 64))
+        .max_blocking_threads(MAX_CONNECTIONS + 16)
+        .enable_all()
+        .build()
+        .map_err(|e| Error::Usage(format!("cannot start the server runtime: {e}")))?;
+    rt.block_on(async move {
+        let listener = tokio::net::TcpListener::from_std(listener)
+            .map_err(|e| Error::Usage(format!("cannot listen on `{listen}`: {e}")))?;
+        ready(addr);
+        accept_loop(listener, gw).await;
+        Ok(())
+    })
 }
 
-fn header(name: &str, value: &str) -> Header {
-    // Names and values here are ASCII we made or checked.
-    Header::from_bytes(name.as_bytes(), value.as_bytes())
-        .unwrap_or_else(|_| Header::from_bytes(&b"X-Invalid"[..], &b"1"[..]).expect("ascii"))
-}
-
-fn text(status: u16, msg: &str) -> Response<std::io::Cursor<Vec<u8>>> {
-    Response::from_string(format!("{msg}\n"))
-        .with_status_code(status)
-        .with_header(header("Content-Type", "text/plain; charset=utf-8"))
-}
-
-/// Split `a=b&c=d` into pairs, percent-decoded.
-fn query_pairs(q: &str) -> Vec<(String, String)> {
-    q.split('&')
-        .filter(|s| !s.is_empty())
-        .map(|kv| {
-            let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
-            (percent_decode(k), percent_decode(v))
-        })
-        .collect()
-}
-
-fn percent_decode(s: &str) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        let hex = |c: u8| (c as char).to_digit(16);
-        if b[i] == b'%'
-            && i + 2 < b.len()
-            && let (Some(h), Some(l)) = (hex(b[i + 1]), hex(b[i + 2]))
-        {
-            out.push((h * 16 + l) as u8);
-            i += 3;
-            continue;
-        }
-        out.push(b[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
-/// `Content-Disposition` for a download named `name` (RFC 6266: an ASCII
-/// fallback with each other character as `_`, and the UTF-8 form).
-fn disposition(name: &str) -> String {
-    let ascii: String = name
-        .chars()
-        .map(|c| {
-            if c.is_ascii() && !c.is_ascii_control() && c != '"' && c != '\\' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
-    if ascii == name {
-        format!("attachment; filename=\"{name}\"")
-    } else {
-        let mut enc = String::new();
-        for b in name.bytes() {
-            if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
-                enc.push(b as char);
-            } else {
-                enc.push_str(&format!("%{b:02X}"));
-            }
-        }
-        format!("attachment; filename=\"{ascii}\"; filename*=UTF-8''{enc}")
-    }
-}
-
-/// What the client asked for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Format {
-    Raw,
-    Car,
-    IpnsRecord,
-}
-
-/// The response format: `format=` wins over `Accept` (IPIP-523).
-fn pick_format(query: &[(String, String)], accept: &str) -> Option<Format> {
-    if let Some((_, f)) = query.iter().find(|(k, _)| k == "format") {
-        return match f.as_str() {
-            "raw" => Some(Format::Raw),
-            "car" => Some(Format::Car),
-            "ipns-record" => Some(Format::IpnsRecord),
-            _ => None,
+async fn accept_loop(listener: tokio::net::TcpListener, gw: Arc<Gateway>) {
+    let slots = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
+    loop {
+        // A slot first, then the next connection: waiting clients stay in
+        // the kernel's queue in arrival order.
+        let Ok(permit) = slots.clone().acquire_owned().await else {
+            return;
         };
-    }
-    for part in accept.split(',') {
-        let mime = part.split(';').next().unwrap_or("").trim();
-        match mime {
-            "application/vnd.ipld.raw" => return Some(Format::Raw),
-            "application/vnd.ipld.car" => return Some(Format::Car),
-            "application/vnd.ipfs.ipns-record" => return Some(Format::IpnsRecord),
-            _ => {}
-        }
-    }
-    None
-}
-
-/// `order` and `dups` from the `Accept` parameters of the CAR type, then the
-/// `car-order`/`car-dups` query parameters.
-fn car_params(query: &[(String, String)], accept: &str) -> Result<(bool, String), String> {
-    let mut dups = false;
-    let mut order = "dfs".to_owned();
-    for part in accept.split(',') {
-        let mut params = part.split(';');
-        if params.next().map(str::trim) != Some("application/vnd.ipld.car") {
+        let (stream, _) = match listener.accept().await {
+            Ok(s) => s,
+            Err(_) => {
+                // EMFILE and the like: back off instead of spinning.
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        // Raw blocks and small answers go out in one segment, not after
+        // Nagle's 40 ms.
+        let _ = stream.set_nodelay(true);
+        let Ok(local) = stream.local_addr() else {
             continue;
-        }
-        for p in params {
-            match p.trim().split_once('=') {
-                Some(("dups", "y")) => dups = true,
-                Some(("dups", "n")) => dups = false,
-                Some(("order", o)) => order = o.to_owned(),
-                Some(("version", v)) if v != "1" => {
-                    return Err(format!("CAR version {v} is not supported (only 1)"));
-                }
-                _ => {}
-            }
-        }
-        break;
+        };
+        let gw = gw.clone();
+        tokio::spawn(async move {
+            let io = TokioIo::new(Guarded::new(stream));
+            let svc = hyper::service::service_fn(move |req| {
+                let gw = gw.clone();
+                async move { Ok::<_, Infallible>(handle(gw, req, local).await) }
+            });
+            let _ = hyper::server::conn::http1::Builder::new()
+                .timer(TokioTimer::new())
+                .header_read_timeout(HEADER_READ_TIMEOUT)
+                .max_buf_size(MAX_HEADER_BYTES)
+                .max_headers(MAX_HEADERS)
+                .keep_alive(true)
+                .serve_connection(io, svc)
+                .await;
+            drop(permit);
+        });
     }
-    for (k, v) in query {
-        match (k.as_str(), v.as_str()) {
-            ("car-dups", "y") => dups = true,
-            ("car-dups", "n") => dups = false,
-            ("car-order", o) => order = o.to_owned(),
-            ("car-version", v) if v != "1" => {
-                return Err(format!("CAR version {v} is not supported (only 1)"));
-            }
-            _ => {}
-        }
-    }
-    // Blocks always come depth-first; `unk` is answered with what we do.
-    if order == "unk" {
-        order = "dfs".to_owned();
-    }
-    if order != "dfs" {
-        return Err(format!("CAR order `{order}` is not supported (only dfs)"));
-    }
-    Ok((dups, order))
 }
 
-/// `entity-bytes=from:to` (`to` may be `*`; both may be negative).
-fn parse_entity_bytes(s: &str) -> Result<(i64, Option<i64>), String> {
-    let bad = || format!("invalid entity-bytes `{s}`: write it as `from:to`");
-    let (f, t) = s.split_once(':').ok_or_else(bad)?;
-    let from: i64 = f.parse().map_err(|_| bad())?;
-    let to = if t == "*" {
-        None
-    } else {
-        Some(t.parse::<i64>().map_err(|_| bad())?)
+/// CORS for every answer: the content is public and verifiable, so any
+/// origin may read it (path-gateway spec, "CORS").
+fn cors(mut r: Response) -> Response {
+    let h = r.headers_mut();
+    let set = |h: &mut ::http::HeaderMap, k: &'static str, v: &'static str| {
+        h.insert(k, ::http::HeaderValue::from_static(v));
     };
-    if let (true, Some(t)) = (from >= 0, to)
-        && t >= 0
-        && t < from
-    {
-        return Err(bad());
+    set(h, "access-control-allow-origin", "*");
+    set(h, "access-control-allow-methods", "GET, HEAD, OPTIONS");
+    set(
+        h,
+        "access-control-allow-headers",
+        "Content-Type, Range, User-Agent, X-Requested-With",
+    );
+    set(
+        h,
+        "access-control-expose-headers",
+        "Content-Range, Content-Length, X-Ipfs-Path, X-Ipfs-Roots, X-Chunked-Output, X-Stream-Output",
+    );
+    r
+}
+
+async fn handle(gw: Arc<Gateway>, req: hyper::Request<Incoming>, local: SocketAddr) -> Response {
+    let (parts, body) = req.into_parts();
+    let method = parts.method.clone();
+    if method == Method::OPTIONS {
+        return cors(Resp::new(200).bytes(Bytes::new()));
     }
-    Ok((from, to))
-}
-
-/// A block getter that remembers which blocks were read, in order (the
-/// blocks a path resolution walked through).
-struct Recording<'a> {
-    store: &'a BlockStore,
-    log: std::cell::RefCell<Vec<Cid>>,
-}
-
-impl BlockGet for Recording<'_> {
-    fn get_block(&self, cid: &Cid) -> Result<Vec<u8>, GetError> {
-        self.log.borrow_mut().push(*cid);
-        if cid.hash().code() == IDENTITY {
-            return Ok(cid.hash().digest().to_vec());
+    if !matches!(method, Method::GET | Method::HEAD | Method::PUT) {
+        return cors(http::text(405, "only GET, HEAD, OPTIONS and PUT"));
+    }
+    let body = if method == Method::PUT {
+        match http_body_util::Limited::new(body, MAX_BODY_BYTES)
+            .collect()
+            .await
+        {
+            Ok(b) => b.to_bytes(),
+            Err(_) => {
+                return cors(http::text(
+                    413,
+                    &format!("a request body is at most {MAX_BODY_BYTES} bytes"),
+                ));
+            }
         }
-        self.store.get(cid)
-    }
-}
-
-/// Why a path did not resolve.
-enum PathError {
-    NotFound(String),
-    Missing(Cid),
-    Bad(String),
+    } else {
+        Bytes::new()
+    };
+    let path = parts.uri.path().to_owned();
+    let query = http::query_pairs(parts.uri.query().unwrap_or(""));
+    let segs = path
+        .split('/')
+        .filter(|s| !s.is_empty())
+        .map(http::percent_decode)
+        .collect();
+    let req = Req {
+        method,
+        path,
+        segs,
+        query,
+        headers: parts.headers,
+        body,
+        local,
+    };
+    let task = tokio::task::spawn_blocking(move || gw.route(&req));
+    let resp = match tokio::time::timeout(HANDLER_TIMEOUT, task).await {
+        Ok(Ok(r)) => r,
+        Ok(Err(_)) => http::text(500, "the handler failed"),
+        Err(_) => http::text(504, "the answer took too long to prepare"),
+    };
+    cors(resp)
 }
 
 impl Gateway {
+    /// Route a request to its group.
+    fn route(&self, req: &Req) -> Response {
+        let first = req.segs.first().map(String::as_str);
+        if req.method == Method::PUT && first != Some("routing") {
+            return http::text(405, "PUT is only for /routing/v1/ipns/{name}");
+        }
+        match first {
+            Some("routing") => routing::handle(self, req),
+            Some("ipfs") if req.segs.len() >= 2 => {
+                let Ok(root) = crate::content::cid::parse(&req.segs[1]) else {
+                    return http::text(400, &format!("`{}` is not a CID", req.segs[1]));
+                };
+                match trustless::pick_format(req) {
+                    Some(f) => trustless::ipfs(self, req, root, &req.segs[2..], f, None),
+                    // The probe clients send to find out whether a gateway
+                    // is there, answered as a raw block.
+                    None if root.hash().code() == IDENTITY && req.segs.len() == 2 => {
+                        trustless::ipfs(self, req, root, &[], trustless::Format::Raw, None)
+                    }
+                    None => path::ipfs(self, req, root, &req.segs[2..], None),
+                }
+            }
+            Some("ipns") if req.segs.len() >= 2 => {
+                let name = &req.segs[1];
+                let format = trustless::pick_format(req);
+                if format == Some(trustless::Format::IpnsRecord) {
+                    if req.segs.len() != 2 {
+                        return http::text(400, "format=ipns-record takes /ipns/{name} alone");
+                    }
+                    return trustless::ipns_record(self, req, name);
+                }
+                let (root, ttl) = match self.resolve_name(name) {
+                    Ok(r) => r,
+                    Err(resp) => return resp,
+                };
+                match format {
+                    Some(f) => trustless::ipfs(self, req, root, &req.segs[2..], f, Some(ttl)),
+                    None => path::ipfs(self, req, root, &req.segs[2..], Some(ttl)),
+                }
+            }
+            _ => http::text(
+                404,
+                "ipkg serve: /ipfs/{cid}[/path] (raw, car, tar, dag-json, files and listings), /ipns/{name}[/path], /routing/v1/{ipns,providers}",
+            ),
+        }
+    }
+
     fn get(&self, cid: &Cid) -> Result<Vec<u8>, GetError> {
         if cid.hash().code() == IDENTITY {
             return Ok(cid.hash().digest().to_vec());
@@ -291,598 +321,168 @@ impl Gateway {
         self.store.get(cid)
     }
 
-    /// Resolve `root/segments`: the blocks walked (root first, terminal
-    /// excluded), the logical path (for `X-Ipfs-Roots`) and the terminal CID.
-    fn resolve(&self, root: &Cid, segs: &[String]) -> Result<(Vec<Cid>, Vec<Cid>, Cid), PathError> {
-        let mut walked = Vec::new();
-        let mut logical = vec![*root];
-        let mut cur = *root;
-        let mut i = 0;
-        while i < segs.len() {
-            match Codec::from_code(cur.codec()) {
-                Some(Codec::DagPb) => {
-                    let rec = Recording {
-                        store: &self.store,
-                        log: Default::default(),
-                    };
-                    let r = reader::lookup(&rec, &cur, &segs[i]);
-                    walked.extend(rec.log.into_inner());
-                    match r {
-                        Ok(Some(e)) => cur = e.cid,
-                        Ok(None) => return Err(PathError::NotFound(segs[i].clone())),
-                        Err(reader::ReadError::Get(GetError::Missing(c))) => {
-                            return Err(PathError::Missing(c));
-                        }
-                        Err(e) => return Err(PathError::Bad(e.to_string())),
-                    }
-                    i += 1;
-                }
-                Some(Codec::DagCbor) => {
-                    let bytes = self.get(&cur).map_err(|e| match e {
-                        GetError::Missing(c) => PathError::Missing(c),
-                        e => PathError::Bad(e.to_string()),
-                    })?;
-                    walked.push(cur);
-                    let doc: ipld_core::ipld::Ipld = serde_ipld_dagcbor::from_slice(&bytes)
-                        .map_err(|e| PathError::Bad(e.to_string()))?;
-                    // Walk inside the document until a link (or the end).
-                    let mut v = &doc;
-                    loop {
-                        if let ipld_core::ipld::Ipld::Link(c) = v {
-                            cur = *c;
-                            break;
-                        }
-                        let Some(seg) = segs.get(i) else {
-                            return Err(PathError::Bad(
-                                "the path ends inside a DAG-CBOR document".into(),
-                            ));
-                        };
-                        v = match v {
-                            ipld_core::ipld::Ipld::Map(m) => m.get(seg.as_str()),
-                            ipld_core::ipld::Ipld::List(l) => {
-                                seg.parse::<usize>().ok().and_then(|n| l.get(n))
-                            }
-                            _ => None,
-                        }
-                        .ok_or_else(|| PathError::NotFound(seg.clone()))?;
-                        i += 1;
-                    }
-                }
-                _ => return Err(PathError::NotFound(segs[i].clone())),
-            }
-            logical.push(cur);
-        }
-        // A HAMT lookup reads the terminal's parent shards, never the terminal.
-        walked.retain(|c| c != &cur);
-        let mut seen = HashSet::new();
-        walked.retain(|c| seen.insert(*c));
-        Ok((walked, logical, cur))
+    fn has(&self, cid: &Cid) -> bool {
+        cid.hash().code() == IDENTITY || self.store.has(cid)
     }
 
-    fn handle(&self, req: Request) {
-        let method = req.method().clone();
-        if !matches!(method, Method::Get | Method::Head) {
-            let _ = req.respond(text(405, "only GET and HEAD"));
-            return;
+    /// An IPNS name this host holds a record for: the CID it points at and
+    /// the record's TTL (how long the answer may be cached).
+    // The error is the answer to send, once per request: boxing it buys nothing.
+    #[allow(clippy::result_large_err)]
+    fn resolve_name(&self, name: &str) -> Result<(Cid, Duration), Response> {
+        let Some((_, rec)) = self.records.best(&routing::normalise_name(name)) else {
+            return Err(http::text(
+                404,
+                &format!("no IPNS record for `{name}` on this host"),
+            ));
+        };
+        let cid = rec
+            .value
+            .strip_prefix("/ipfs/")
+            .map(|v| v.split('/').next().unwrap_or(v))
+            .and_then(|v| crate::content::cid::parse(v).ok());
+        match cid {
+            Some(c) => Ok((c, rec.ttl)),
+            None => Err(http::text(
+                502,
+                &format!(
+                    "the record for `{name}` points at `{}`, not an /ipfs/ path",
+                    rec.value
+                ),
+            )),
         }
-        let url = req.url().to_owned();
-        let (path, query) = url.split_once('?').unwrap_or((&url, ""));
-        let query = query_pairs(query);
-        let accept = req
-            .headers()
-            .iter()
-            .find(|h| h.field.equiv("Accept"))
-            .map(|h| h.value.as_str().to_owned())
-            .unwrap_or_default();
-        let range = req
-            .headers()
-            .iter()
-            .find(|h| h.field.equiv("Range"))
-            .map(|h| h.value.as_str().to_owned());
-        let segs: Vec<String> = path
-            .split('/')
-            .filter(|s| !s.is_empty())
-            .map(percent_decode)
-            .collect();
-        let filename = query
-            .iter()
-            .find(|(k, _)| k == "filename")
-            .map(|(_, v)| v.clone());
-        let format = pick_format(&query, &accept);
-        match segs.first().map(String::as_str) {
-            Some("ipfs") if segs.len() >= 2 => {
-                let Ok(root) = parse(&segs[1]) else {
-                    let _ = req.respond(text(400, &format!("`{}` is not a CID", segs[1])));
-                    return;
-                };
-                self.ipfs(
-                    req,
-                    root,
-                    &segs[2..],
-                    path,
-                    &query,
-                    &accept,
-                    format,
-                    range,
-                    filename,
-                );
-            }
-            Some("ipns") if segs.len() == 2 => {
-                if format != Some(Format::IpnsRecord) {
-                    let _ = req.respond(text(
-                        406,
-                        "this trustless gateway serves /ipns/ only as ?format=ipns-record",
-                    ));
-                    return;
-                }
-                self.ipns(req, &segs[1], filename);
-            }
-            _ => {
-                let _ = req.respond(text(
-                    404,
-                    "ipkg serve: a trustless gateway (/ipfs/{cid}?format=raw|car, /ipns/{name}?format=ipns-record)",
-                ));
-            }
+    }
+}
+
+impl BlockGet for Gateway {
+    fn get_block(&self, cid: &Cid) -> Result<Vec<u8>, GetError> {
+        self.get(cid)
+    }
+}
+
+/// A TCP stream with the timeouts hyper does not have: a write that makes no
+/// progress for [`WRITE_STALL_TIMEOUT`], or a connection with no traffic
+/// either way for [`IDLE_TIMEOUT`], fails with `TimedOut`, which ends the
+/// connection and frees its slot.
+struct Guarded {
+    inner: TcpStream,
+    read_timer: Option<Pin<Box<Sleep>>>,
+    write_timer: Option<Pin<Box<Sleep>>>,
+}
+
+impl Guarded {
+    fn new(inner: TcpStream) -> Guarded {
+        Guarded {
+            inner,
+            read_timer: None,
+            write_timer: None,
         }
     }
 
-    fn ipns(&self, req: Request, name: &str, filename: Option<String>) {
-        match self.records.best(name) {
-            Some((bytes, rec)) => {
-                let ttl = rec.ttl.as_secs().clamp(1, 31_536_000);
-                let fname = filename.unwrap_or_else(|| format!("{name}.ipns-record"));
-                let resp = Response::from_data(bytes)
-                    .with_header(header("Content-Type", "application/vnd.ipfs.ipns-record"))
-                    .with_header(header("Content-Disposition", &disposition(&fname)))
-                    .with_header(header("Cache-Control", &format!("public, max-age={ttl}")))
-                    .with_header(header("X-Content-Type-Options", "nosniff"))
-                    .with_header(header("Vary", "Accept"));
-                let _ = req.respond(resp);
-            }
-            None => {
-                let _ = req.respond(text(404, &format!("no IPNS record for `{name}`")));
-            }
+    /// Progress on the write side: the read side is not idle either (hyper
+    /// polls reads while it streams a long answer).
+    fn wrote(&mut self) {
+        self.write_timer = None;
+        if let Some(t) = self.read_timer.as_mut() {
+            t.as_mut().reset(Instant::now() + IDLE_TIMEOUT);
         }
     }
 
-    #[allow(clippy::too_many_arguments)]
-    fn ipfs(
-        &self,
-        req: Request,
-        root: Cid,
-        rest: &[String],
-        path: &str,
-        query: &[(String, String)],
-        accept: &str,
-        format: Option<Format>,
-        range: Option<String>,
-        filename: Option<String>,
-    ) {
-        let format = match format {
-            Some(f) => f,
-            // The probe clients send to find out whether a gateway is there.
-            None if root.hash().code() == IDENTITY && rest.is_empty() => Format::Raw,
-            None => {
-                let _ = req.respond(text(
-                    406,
-                    "a trustless gateway: ask for ?format=raw or ?format=car (or Accept: application/vnd.ipld.raw / application/vnd.ipld.car)",
-                ));
-                return;
+    fn stalled(timer: &mut Option<Pin<Box<Sleep>>>, limit: Duration, cx: &mut Context<'_>) -> bool {
+        let t = timer.get_or_insert_with(|| Box::pin(tokio::time::sleep(limit)));
+        t.as_mut().poll(cx).is_ready()
+    }
+}
+
+fn timed_out(what: &str) -> io::Error {
+    io::Error::new(io::ErrorKind::TimedOut, what.to_owned())
+}
+
+impl AsyncRead for Guarded {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let this = &mut *self;
+        match Pin::new(&mut this.inner).poll_read(cx, buf) {
+            Poll::Ready(r) => {
+                this.read_timer = None;
+                Poll::Ready(r)
             }
-        };
-        if format == Format::IpnsRecord {
-            let _ = req.respond(text(400, "format=ipns-record is for /ipns/ paths"));
-            return;
-        }
-        let (walked, logical, cid) = match self.resolve(&root, rest) {
-            Ok(r) => r,
-            Err(PathError::NotFound(seg)) => {
-                let _ = req.respond(text(404, &format!("no link named `{seg}`")));
-                return;
-            }
-            Err(PathError::Missing(c)) => {
-                let _ = req.respond(text(404, &format!("block `{c}` is not in this store")));
-                return;
-            }
-            Err(PathError::Bad(why)) => {
-                let _ = req.respond(text(400, &why));
-                return;
-            }
-        };
-        let roots: Vec<String> = logical.iter().map(Cid::to_string).collect();
-        let common = |resp: Response<Box<dyn Read + Send>>| {
-            resp.with_header(header("X-Ipfs-Path", path))
-                .with_header(header("X-Ipfs-Roots", &roots.join(",")))
-                .with_header(header("X-Content-Type-Options", "nosniff"))
-                .with_header(header("Cache-Control", IMMUTABLE))
-                .with_header(header("Vary", "Accept"))
-        };
-        match format {
-            Format::Raw => {
-                let data = match self.get(&cid) {
-                    Ok(d) => d,
-                    Err(GetError::Missing(_)) => {
-                        let _ =
-                            req.respond(text(404, &format!("block `{cid}` is not in this store")));
-                        return;
-                    }
-                    Err(e) => {
-                        let _ = req.respond(text(500, &e.to_string()));
-                        return;
-                    }
-                };
-                let fname = filename.unwrap_or_else(|| format!("{cid}.bin"));
-                let total = data.len();
-                let (status, body, content_range) =
-                    match range.as_deref().and_then(|r| parse_range(r, total)) {
-                        Some((a, b)) => (
-                            206,
-                            data[a..=b].to_vec(),
-                            Some(format!("bytes {a}-{b}/{total}")),
-                        ),
-                        None => (200, data, None),
-                    };
-                let len = body.len();
-                let mut resp = common(Response::new(
-                    StatusCode(status),
-                    vec![],
-                    Box::new(std::io::Cursor::new(body)) as Box<dyn Read + Send>,
-                    Some(len),
-                    None,
-                ))
-                .with_header(header("Content-Type", "application/vnd.ipld.raw"))
-                .with_header(header("Content-Disposition", &disposition(&fname)))
-                .with_header(header("Etag", &format!("\"{cid}.raw\"")))
-                .with_header(header("Accept-Ranges", "bytes"));
-                if let Some(cr) = content_range {
-                    resp = resp.with_header(header("Content-Range", &cr));
-                }
-                let _ = req.respond(resp);
-            }
-            Format::Car => {
-                let (dups, order) = match car_params(query, accept) {
-                    Ok(p) => p,
-                    Err(why) => {
-                        let _ = req.respond(text(400, &why));
-                        return;
-                    }
-                };
-                let scope = match query
-                    .iter()
-                    .find(|(k, _)| k == "dag-scope")
-                    .map(|(_, v)| v.as_str())
-                {
-                    None | Some("all") => Scope::All,
-                    Some("entity") => Scope::Entity,
-                    Some("block") => Scope::Block,
-                    Some(other) => {
-                        let _ = req.respond(text(400, &format!("unknown dag-scope `{other}`")));
-                        return;
-                    }
-                };
-                let bytes = match query.iter().find(|(k, _)| k == "entity-bytes") {
-                    None => None,
-                    Some((_, v)) => match parse_entity_bytes(v) {
-                        Ok(r) => Some(r),
-                        Err(why) => {
-                            let _ = req.respond(text(400, &why));
-                            return;
-                        }
-                    },
-                };
-                let dups_s = if dups { "y" } else { "n" };
-                let etag = format!(
-                    "W/\"{cid}.car.{scope:?}.{}.{dups_s}\"",
-                    query
-                        .iter()
-                        .find(|(k, _)| k == "entity-bytes")
-                        .map(|(_, v)| v.as_str())
-                        .unwrap_or("")
-                );
-                let fname = filename.unwrap_or_else(|| format!("{cid}.car"));
-                let store = self.store.clone();
-                let (reader, writer) = match std::io::pipe() {
-                    Ok(p) => p,
-                    Err(e) => {
-                        let _ = req.respond(text(500, &e.to_string()));
-                        return;
-                    }
-                };
-                let head = *req.method() == Method::Head;
-                if !head {
-                    std::thread::spawn(move || {
-                        let w = BufWriter::with_capacity(1 << 18, writer);
-                        let _ = write_car(&store, w, &root, &walked, &cid, scope, bytes, dups);
-                    });
+            Poll::Pending => {
+                if Guarded::stalled(&mut this.read_timer, IDLE_TIMEOUT, cx) {
+                    Poll::Ready(Err(timed_out("the connection was idle too long")))
                 } else {
-                    drop(writer);
-                }
-                let resp = common(Response::new(
-                    StatusCode(200),
-                    vec![],
-                    Box::new(reader) as Box<dyn Read + Send>,
-                    None,
-                    None,
-                ))
-                .with_header(header(
-                    "Content-Type",
-                    &format!("application/vnd.ipld.car; version=1; order={order}; dups={dups_s}"),
-                ))
-                .with_header(header("Content-Disposition", &disposition(&fname)))
-                .with_header(header("Etag", &etag))
-                .with_header(header("Accept-Ranges", "none"));
-                let _ = req.respond(resp);
-            }
-            Format::IpnsRecord => {}
-        }
-    }
-}
-
-/// The first range of a `Range: bytes=…` header, clamped to `len`.
-fn parse_range(h: &str, len: usize) -> Option<(usize, usize)> {
-    let spec = h.strip_prefix("bytes=")?.split(',').next()?.trim();
-    let (a, b) = spec.split_once('-')?;
-    if len == 0 {
-        return None;
-    }
-    let (start, end) = if a.is_empty() {
-        let n: usize = b.parse().ok()?;
-        (len.saturating_sub(n), len - 1)
-    } else {
-        let start: usize = a.parse().ok()?;
-        let end = if b.is_empty() {
-            len - 1
-        } else {
-            b.parse::<usize>().ok()?.min(len - 1)
-        };
-        (start, end)
-    };
-    (start <= end && start < len).then_some((start, end))
-}
-
-/// Write the CAR for a request: the blocks the path walked, then the
-/// terminal entity by `scope`. Stops (leaving a truncated CAR the client
-/// will notice) at the first block the store lacks.
-#[allow(clippy::too_many_arguments)]
-fn write_car<W: Write>(
-    store: &BlockStore,
-    out: W,
-    root: &Cid,
-    walked: &[Cid],
-    terminal: &Cid,
-    scope: Scope,
-    bytes: Option<(i64, Option<i64>)>,
-    dups: bool,
-) -> std::io::Result<()> {
-    let mut w = CarWriter::new(out, std::slice::from_ref(root))?;
-    let mut seen = HashSet::new();
-    let io_err = |e: GetError| std::io::Error::other(e.to_string());
-    let mut emit = |w: &mut CarWriter<W>, cid: &Cid, data: &[u8]| -> std::io::Result<bool> {
-        // Identity blocks are never written: their data is in the CID.
-        if cid.hash().code() == IDENTITY {
-            return Ok(false);
-        }
-        let first = seen.insert(*cid);
-        if first || dups {
-            w.write_block(cid, data)?;
-        }
-        Ok(first)
-    };
-    let load = |cid: &Cid| -> Result<Vec<u8>, GetError> {
-        if cid.hash().code() == IDENTITY {
-            return Ok(cid.hash().digest().to_vec());
-        }
-        store.get(cid)
-    };
-    for c in walked {
-        let data = load(c).map_err(io_err)?;
-        emit(&mut w, c, &data)?;
-    }
-    let data = load(terminal).map_err(io_err)?;
-    match scope {
-        Scope::Block => {
-            emit(&mut w, terminal, &data)?;
-        }
-        Scope::All => {
-            let mut stack = vec![(*terminal, Some(data))];
-            while let Some((cid, data)) = stack.pop() {
-                let data = match data {
-                    Some(d) => d,
-                    None => load(&cid).map_err(io_err)?,
-                };
-                let first = emit(&mut w, &cid, &data)?;
-                if !first && !dups {
-                    continue;
-                }
-                let children = links_of(&cid, &data).unwrap_or_default();
-                stack.extend(children.into_iter().rev().map(|c| (c, None)));
-            }
-        }
-        Scope::Entity => {
-            let pb = (cid_codec(terminal) == Some(Codec::DagPb))
-                .then(|| PbNode::decode(&data).ok())
-                .flatten();
-            let ufs = pb
-                .as_ref()
-                .and_then(|n| n.data.as_deref())
-                .and_then(|d| Data::decode(d).ok());
-            match (pb, ufs) {
-                (Some(pb), Some(ufs))
-                    if matches!(ufs.data_type, DataType::File | DataType::Raw) =>
-                {
-                    let size = ufs.filesize.unwrap_or_else(|| ufs.blocksizes.iter().sum());
-                    let (from, to) = resolve_entity_bytes(bytes, size);
-                    write_file_range(
-                        &mut w,
-                        &mut emit,
-                        &load,
-                        terminal,
-                        data,
-                        0,
-                        from,
-                        to,
-                        Some((pb, ufs)),
-                    )?;
-                }
-                (Some(pb), Some(ufs)) if ufs.data_type == DataType::HAMTShard => {
-                    // The whole sharded directory: every shard, no entries.
-                    emit(&mut w, terminal, &data)?;
-                    let pad = crate::content::hamt::pad_len(ufs.fanout.unwrap_or(256));
-                    let mut stack: Vec<Cid> = shard_children(&pb, pad);
-                    stack.reverse();
-                    while let Some(c) = stack.pop() {
-                        let d = load(&c).map_err(io_err)?;
-                        emit(&mut w, &c, &d)?;
-                        if let Ok(n) = PbNode::decode(&d) {
-                            let mut more = shard_children(&n, pad);
-                            more.reverse();
-                            stack.extend(more);
-                        }
-                    }
-                }
-                _ if cid_codec(terminal) == Some(Codec::Raw) => {
-                    // A raw file: one block, whatever the range.
-                    emit(&mut w, terminal, &data)?;
-                }
-                _ => {
-                    emit(&mut w, terminal, &data)?;
+                    Poll::Pending
                 }
             }
         }
     }
-    let mut out = w.finish()?;
-    out.flush()
 }
 
-fn cid_codec(c: &Cid) -> Option<Codec> {
-    Codec::from_code(c.codec())
-}
-
-/// Links of a HAMT shard that are sub-shards (name is the slot prefix only).
-fn shard_children(pb: &PbNode, pad: usize) -> Vec<Cid> {
-    pb.links
-        .iter()
-        .filter(|l| l.name.as_deref().is_some_and(|n| n.len() == pad))
-        .map(|l| l.cid)
-        .collect()
-}
-
-/// `entity-bytes` against a file of `size` bytes: an inclusive byte range
-/// (`from > to` means nothing beyond the root).
-fn resolve_entity_bytes(bytes: Option<(i64, Option<i64>)>, size: u64) -> (u64, i64) {
-    let size_i = size as i64;
-    let Some((from, to)) = bytes else {
-        return (0, size_i - 1);
-    };
-    let from = if from < 0 {
-        (size_i + from).max(0)
-    } else {
-        from
-    };
-    let to = match to {
-        None => size_i - 1,
-        Some(t) if t < 0 => size_i + t,
-        Some(t) => t.min(size_i - 1),
-    };
-    (from as u64, to)
-}
-
-/// Writes a block into the CAR (unless it is a duplicate); true if first seen.
-type Emit<'e, W> = dyn FnMut(&mut CarWriter<W>, &Cid, &[u8]) -> std::io::Result<bool> + 'e;
-
-/// Emit the file node `cid` (starting at byte `offset` of the file) and the
-/// children that hold bytes in `from..=to`, depth first.
-#[allow(clippy::too_many_arguments)]
-fn write_file_range<W: Write>(
-    w: &mut CarWriter<W>,
-    emit: &mut Emit<'_, W>,
-    load: &dyn Fn(&Cid) -> Result<Vec<u8>, GetError>,
-    cid: &Cid,
-    data: Vec<u8>,
-    offset: u64,
-    from: u64,
-    to: i64,
-    decoded: Option<(PbNode, Data)>,
-) -> std::io::Result<()> {
-    emit(w, cid, &data)?;
-    let Some((pb, ufs)) = decoded.or_else(|| {
-        let pb = PbNode::decode(&data).ok()?;
-        let ufs = Data::decode(pb.data.as_deref()?).ok()?;
-        Some((pb, ufs))
-    }) else {
-        return Ok(());
-    };
-    let mut start = offset + ufs.data.as_ref().map_or(0, |d| d.len() as u64);
-    for (link, size) in pb.links.iter().zip(ufs.blocksizes.iter()) {
-        let end = start + size; // exclusive
-        let overlaps = (to >= 0) && end > from && (start as i64) <= to && *size > 0;
-        if overlaps {
-            let d = load(&link.cid).map_err(|e| std::io::Error::other(e.to_string()))?;
-            if cid_codec(&link.cid) == Some(Codec::DagPb) {
-                write_file_range(w, emit, load, &link.cid, d, start, from, to, None)?;
-            } else {
-                emit(w, &link.cid, &d)?;
+impl AsyncWrite for Guarded {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        data: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let this = &mut *self;
+        match Pin::new(&mut this.inner).poll_write(cx, data) {
+            Poll::Ready(r) => {
+                this.wrote();
+                Poll::Ready(r)
+            }
+            Poll::Pending => {
+                if Guarded::stalled(&mut this.write_timer, WRITE_STALL_TIMEOUT, cx) {
+                    Poll::Ready(Err(timed_out("the client stopped reading")))
+                } else {
+                    Poll::Pending
+                }
             }
         }
-        start = end;
-    }
-    Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn entity_bytes() {
-        assert_eq!(parse_entity_bytes("0:*").unwrap(), (0, None));
-        assert_eq!(parse_entity_bytes("512:-256").unwrap(), (512, Some(-256)));
-        assert!(parse_entity_bytes("5:1").is_err());
-        assert!(parse_entity_bytes("x").is_err());
-        assert_eq!(
-            resolve_entity_bytes(Some((-9999, Some(-3))), 1026),
-            (0, 1023)
-        );
-        assert_eq!(resolve_entity_bytes(Some((-5, None)), 1026), (1021, 1025));
-        assert_eq!(resolve_entity_bytes(None, 10), (0, 9));
     }
 
-    #[test]
-    fn content_disposition() {
-        assert_eq!(disposition("a.car"), "attachment; filename=\"a.car\"");
-        assert_eq!(
-            disposition("testтест.ipns-record"),
-            "attachment; filename=\"test____.ipns-record\"; filename*=UTF-8''test%D1%82%D0%B5%D1%81%D1%82.ipns-record"
-        );
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        let this = &mut *self;
+        match Pin::new(&mut this.inner).poll_write_vectored(cx, bufs) {
+            Poll::Ready(r) => {
+                this.wrote();
+                Poll::Ready(r)
+            }
+            Poll::Pending => {
+                if Guarded::stalled(&mut this.write_timer, WRITE_STALL_TIMEOUT, cx) {
+                    Poll::Ready(Err(timed_out("the client stopped reading")))
+                } else {
+                    Poll::Pending
+                }
+            }
+        }
     }
 
-    #[test]
-    fn ranges() {
-        assert_eq!(parse_range("bytes=0-3", 10), Some((0, 3)));
-        assert_eq!(parse_range("bytes=5-", 10), Some((5, 9)));
-        assert_eq!(parse_range("bytes=-2", 10), Some((8, 9)));
-        assert_eq!(parse_range("bytes=1-2,4-5", 10), Some((1, 2)));
-        assert_eq!(parse_range("bytes=20-30", 10), None);
+    fn is_write_vectored(&self) -> bool {
+        true
     }
 
-    #[test]
-    fn formats() {
-        let q = query_pairs("format=car");
-        assert_eq!(
-            pick_format(&q, "application/vnd.ipld.raw"),
-            Some(Format::Car)
-        );
-        assert_eq!(
-            pick_format(&[], "application/vnd.ipld.raw"),
-            Some(Format::Raw)
-        );
-        assert_eq!(
-            car_params(
-                &query_pairs("car-dups=y"),
-                "application/vnd.ipld.car; dups=n"
-            )
-            .unwrap(),
-            (true, "dfs".to_owned())
-        );
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let this = &mut *self;
+        match Pin::new(&mut this.inner).poll_shutdown(cx) {
+            Poll::Ready(r) => Poll::Ready(r),
+            Poll::Pending => {
+                if Guarded::stalled(&mut this.write_timer, WRITE_STALL_TIMEOUT, cx) {
+                    Poll::Ready(Err(timed_out("the client stopped reading")))
+                } else {
+                    Poll::Pending
+                }
+            }
+        }
     }
 }
