@@ -9,8 +9,9 @@ use super::{Ctx, stdout_err};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// What to install: `xmr`, `xmr@^1.2`, `alice/xmr`, `example.org/xmr`,
-    /// `/ipns/k51…/xmr`, `/ipfs/CID`, `CID`, `./dir` or `./file.car`.
+    /// What to install: `xmr`, `xmr@1.2.3` (exactly that version), `xmr@^1.2`
+    /// (a requirement), `alice/xmr`, `example.org/xmr`, `/ipns/k51…/xmr`,
+    /// `/ipfs/CID`, `CID`, `./dir` or `./file.car`.
     #[arg(required = true, value_name = "PACKAGE")]
     packages: Vec<String>,
     /// Do not ask before installing dependencies.
@@ -25,7 +26,8 @@ pub struct Args {
     /// Let hooks that ask for host access run outside the sandbox.
     #[arg(long)]
     allow_host_hooks: bool,
-    /// Install again even when the same package is current.
+    /// Repair the version on disk (the current one, or `NAME@X.Y.Z`): fetch
+    /// and unpack it again. Never upgrades.
     #[arg(long)]
     reinstall: bool,
 }
@@ -85,8 +87,21 @@ pub fn print_reports(ctx: &Ctx, reports: &[Report]) -> Result<(), Error> {
             .map(|g| format!(" from `{g}`"))
             .unwrap_or_else(|| " (unsigned)".into());
         let dep = if r.dependency { " [dependency]" } else { "" };
+        let download = if r.action.starts_with("would-") && r.fetched_bytes > 0 {
+            format!(
+                " ({} to download)",
+                crate::ops::install::human_bytes(r.fetched_bytes)
+            )
+        } else {
+            String::new()
+        };
+        let reason = r
+            .reason
+            .as_ref()
+            .map(|w| format!(" ({w})"))
+            .unwrap_or_default();
         p.data(format!(
-            "{} {} {}{from}{registry} {}{dep}",
+            "{} {} {}{from}{registry} {}{dep}{download}{reason}",
             r.action, r.name, r.version, r.cid
         ))
         .map_err(stdout_err)?;

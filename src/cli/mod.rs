@@ -22,11 +22,13 @@ mod execute;
 mod gc;
 mod get;
 mod history;
+mod hold;
 mod info;
 mod init;
 mod install;
 mod key;
 mod list;
+mod outdated;
 mod pack;
 mod pin;
 pub mod printer;
@@ -99,6 +101,12 @@ enum Command {
     Rollback(rollback::Args),
     /// Install the newest release of installed packages.
     Upgrade(upgrade::Args),
+    /// List installed packages the cached indexes have newer releases of.
+    Outdated(outdated::Args),
+    /// Keep packages at their current version through `upgrade`.
+    Hold(hold::Args),
+    /// Let held packages upgrade again.
+    Unhold(hold::Args),
     /// List installed packages.
     #[command(visible_alias = "ls")]
     List(list::Args),
@@ -218,6 +226,9 @@ pub fn main() -> i32 {
         Command::Switch(args) => switch::run(args, &ctx),
         Command::Rollback(args) => rollback::run(args, &ctx),
         Command::Upgrade(args) => upgrade::run(args, &ctx),
+        Command::Outdated(args) => outdated::run(args, &ctx),
+        Command::Hold(args) => hold::run(args, true, &ctx),
+        Command::Unhold(args) => hold::run(args, false, &ctx),
         Command::List(args) => list::run(args, &ctx),
         Command::Info(args) => info::run(args, &ctx),
         Command::History(args) => history::run(args, &ctx),

@@ -137,6 +137,8 @@ pub enum Error {
     },
     #[error("package `{name}` is not installed")]
     NotInstalled { name: String },
+    #[error("`{name}` is held at {version}")]
+    Held { name: String, version: String },
     #[error("command `{command}` is already provided by {owner}")]
     CommandConflict { command: String, owner: String },
     #[error("`{}` exists and does not belong to ipkg", path.display())]
@@ -317,6 +319,7 @@ impl Error {
             | Error::NotOurs { .. }
             | Error::Ambiguous { .. }
             | Error::DependencyConflict { .. }
+            | Error::Held { .. }
             | Error::Downgrade { .. } => ExitCode::Conflict,
             Error::Unsigned { .. } | Error::Refused { .. } | Error::BadPackage { .. } => {
                 ExitCode::Unsafe
@@ -364,6 +367,9 @@ impl Error {
                 Some("free some space; `ipkg gc` removes blocks and files nothing installed needs".into())
             }
             (Error::NotInstalled { .. }, _) => Some("see what is installed with `ipkg list`".into()),
+            (Error::Held { name, .. }, _) => Some(format!(
+                "let it move with `ipkg unhold {name}`, or name a version exactly (`ipkg install {name}@X.Y.Z`)"
+            )),
             (Error::Resolve { .. }, _) => Some(
                 "configure a source for names: `kubo-api`, `gateways` or `routers` in config.toml (see docs/network.md)".into(),
             ),
@@ -383,7 +389,7 @@ impl Error {
                 "remove the other command first, or install with another `--bin-dir`".into(),
             ),
             (Error::Downgrade { name, requested, .. }, _) => Some(format!(
-                "going back is explicit: `ipkg switch {name} {requested}`"
+                "going back is explicit: `ipkg install {name}@{requested}`"
             )),
             (Error::VerifyFailed { .. }, _) => Some(
                 "reinstall the package to restore it: `ipkg install --reinstall NAME`".into(),

@@ -200,3 +200,52 @@ pub fn available(layout: &Layout, name: &str) -> Result<Vec<Available>, Error> {
     }
     Ok(out)
 }
+
+/// One row of `ipkg outdated`: an installed package a cached index offers
+/// a newer release of.
+#[derive(Debug, Clone, Serialize)]
+pub struct Outdated {
+    pub name: String,
+    pub version: String,
+    /// The newest release the cached index lists for this machine.
+    pub latest: String,
+    pub registry: String,
+    pub held: bool,
+    /// The requirement it was installed with, if any.
+    pub requirement: Option<String>,
+}
+
+/// `ipkg outdated`: installed packages with a newer release in the indexes
+/// already on disk. Nothing is fetched (`ipkg update` refreshes them).
+pub fn outdated(layout: &Layout) -> Result<Vec<Outdated>, Error> {
+    let _lock = PrefixLock::shared(layout)?;
+    let store = crate::sources::store::BlockStore::open(layout.blocks_dir())
+        .map_err(|e| Error::io(layout.blocks_dir(), e))?;
+    let registries = super::resolve::known_registries(layout, &store, &[])?;
+    let target = super::resolve::host_target();
+    let mut out = Vec::new();
+    for r in installed::list(layout)? {
+        let cur = r.current()?;
+        let Some(alias) = &cur.registry else { continue };
+        let Some(doc) = registries
+            .iter()
+            .find(|k| &k.alias == alias)
+            .and_then(|k| k.index.package(&r.name))
+        else {
+            continue;
+        };
+        if let Some(latest) = doc.latest(&semver::VersionReq::STAR, &target)
+            && latest.version > cur.version
+        {
+            out.push(Outdated {
+                name: r.name.clone(),
+                version: cur.version.to_string(),
+                latest: latest.version.to_string(),
+                registry: alias.clone(),
+                held: r.held,
+                requirement: r.requirement.clone(),
+            });
+        }
+    }
+    Ok(out)
+}

@@ -11,8 +11,9 @@
 //! | `./dir` | a package directory on disk, packed into the store |
 //! | `./file.car` | a CAR file holding a release statement or a package tree |
 //!
-//! A version requirement (`@^1.2`, `@=1.2.3`, `@1.2` = `^1.2`) may follow a
-//! name. Only a release listed in a registry's signed index is *vouched for*;
+//! A version may follow a name: `@1.2.3` (or `@=1.2.3`) is exactly that
+//! version, as in `cargo install`, npm and uv; `@^1.2`, `@~1.2`, `@>=1, <2`
+//! and `@1.2` (= `^1.2`) are requirements. Only a release listed in a registry's signed index is *vouched for*;
 //! anything else needs the user's consent (`--allow-unsigned` or a yes).
 
 use std::path::{Path, PathBuf};
@@ -150,9 +151,32 @@ fn check_name(name: &str) -> Result<(), String> {
     crate::trust::manifest::check_package_name(name)
 }
 
-/// `1.2` means `^1.2` (as in Cargo); `=1.2.3`, `>=1, <2`, `*` as written.
+/// A full version `1.2.3` means exactly it (`=1.2.3`), as `cargo install
+/// x@1.2.3` does; `1.2` means `^1.2` (as in Cargo); `^1.2`, `~1.2`, `>=1, <2`,
+/// `*` as written.
 pub fn parse_req(text: &str) -> Result<semver::VersionReq, String> {
+    if let Ok(v) = semver::Version::parse(text.trim()) {
+        return semver::VersionReq::parse(&format!("={v}"))
+            .map_err(|e| format!("bad version `{text}`: {e}"));
+    }
     semver::VersionReq::parse(text).map_err(|e| format!("bad version requirement `{text}`: {e}"))
+}
+
+/// The one version `req` names exactly (`=1.2.3`), if it is that.
+pub fn exact_version(req: &semver::VersionReq) -> Option<semver::Version> {
+    let [c] = req.comparators.as_slice() else {
+        return None;
+    };
+    if c.op != semver::Op::Exact {
+        return None;
+    }
+    Some(semver::Version {
+        major: c.major,
+        minor: c.minor?,
+        patch: c.patch?,
+        pre: c.pre.clone(),
+        build: semver::BuildMetadata::EMPTY,
+    })
 }
 
 /// The platform packages must support here (`x86_64-linux`).
@@ -235,6 +259,11 @@ pub struct Candidate {
     pub car: Option<PathBuf>,
     /// What the user typed, for messages.
     pub shown: String,
+    /// The user named this very release (an exact version or a CID): consent
+    /// to go back to it, and to a yanked one.
+    pub exact: bool,
+    /// Its registry has yanked it.
+    pub yanked: bool,
 }
 
 impl Candidate {
@@ -277,9 +306,20 @@ impl<'a> Resolver<'a> {
                 req,
             } => {
                 let (reg, doc) = self.find_package(registry.as_ref(), name)?;
-                let entry =
-                    doc.latest(req, &self.target)
-                        .ok_or_else(|| Error::NoMatchingRelease {
+                let exact = exact_version(req);
+                // An exact version may name a yanked release: it still
+                // installs, with a warning (spec/manifest.md §8).
+                let yanked = exact.as_ref().and_then(|v| {
+                    doc.releases.iter().find(|r| {
+                        r.yanked
+                            && &r.version == v
+                            && (r.target == self.target || r.target == "any")
+                    })
+                });
+                let entry = doc
+                    .latest(req, &self.target)
+                    .or(yanked)
+                    .ok_or_else(|| Error::NoMatchingRelease {
                             name: name.clone(),
                             req: req.to_string(),
                             target: self.target.clone(),
@@ -290,8 +330,10 @@ impl<'a> Resolver<'a> {
                                 .filter(|r| !r.yanked)
                                 .map(|r| format!("{} ({})", r.version, r.target))
                                 .collect(),
-                        })?;
-                self.candidate(reg, doc, entry, shown)
+                    })?;
+                let mut c = self.candidate(reg, doc, entry, shown)?;
+                c.exact = exact.is_some();
+                Ok(c)
             }
             Spec::Cid(cid) => self.by_cid(cid, None, shown),
             Spec::Car(path) => {
@@ -392,6 +434,8 @@ impl<'a> Resolver<'a> {
             successions: super::registry::successions(self.store, doc)?,
             car: None,
             shown: shown.to_owned(),
+            exact: false,
+            yanked: entry.yanked,
         })
     }
 
@@ -427,11 +471,9 @@ impl<'a> Resolver<'a> {
                     .iter()
                     .find(|e| e.release == *cid || e.package == *cid)
                 {
-                    if entry.yanked {
-                        continue;
-                    }
                     let mut c = self.candidate(reg, doc, entry, shown)?;
                     c.car = car;
+                    c.exact = true;
                     return Ok(c);
                 }
             }
@@ -446,6 +488,8 @@ impl<'a> Resolver<'a> {
             successions: Vec::new(),
             car: car.clone(),
             shown: shown.to_owned(),
+            exact: true,
+            yanked: false,
         };
         if cid.codec() == Codec::DagCbor.code() {
             // A release statement nobody vouches for: its signature still

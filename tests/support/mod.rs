@@ -136,6 +136,8 @@ impl TestEnv {
             .env("TMPDIR", self.root.path())
             .env("NO_COLOR", "1")
             .env("RUST_BACKTRACE", "1")
+            // Never the built-in public sources: tests talk only to loopback.
+            .env("IPKG_NO_DEFAULT_SOURCES", "1")
             .current_dir(&self.work)
             .stdin(Stdio::null());
         for (k, v) in &self.extra_env {
