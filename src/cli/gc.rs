@@ -20,10 +20,18 @@ pub fn run(args: Args, ctx: &Ctx) -> Result<(), Error> {
         let v = serde_json::to_value(&report).unwrap_or_default();
         return p.json(&v).map_err(stdout_err);
     }
-    for cid in &report.missing {
-        p.warn(format!(
-            "a pinned root reaches `{cid}`, which is not in the store"
-        ));
+    // Blocks never fetched (releases not installed, old statements) are
+    // normal for subscriptions: one line, not one per block.
+    match report.missing.as_slice() {
+        [] => {}
+        [cid] => p.warn(format!(
+            "a pinned root reaches `{cid}`, which is not in the store (never fetched); kept out of the count"
+        )),
+        many => p.warn(format!(
+            "pinned roots reach {} blocks that are not in the store (never fetched), e.g. `{}`; `ipkg gc --json` lists them",
+            many.len(),
+            many[0]
+        )),
     }
     for cid in &report.corrupt {
         p.warn(format!("block `{cid}` was damaged and is removed"));

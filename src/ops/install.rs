@@ -219,7 +219,7 @@ impl Installer<'_, '_> {
                             .map_err(|e| Error::Usage(format!("bad CID in a receipt: {e}")))?,
                         None => v.package_cid()?,
                     });
-                } else if let Some(v) = on_disk
+                } else if let Some(v) = on_disk.filter(|v| v.package != r.current)
                     && explicit
                 {
                     // An exact version already on disk: make it current
@@ -782,20 +782,10 @@ impl crate::ops::Progress for WithTotal<'_> {
     }
 }
 
-/// Bytes as a short human string (`12.4 MiB`): the one size format.
+/// Bytes as a short human string (`12.40 MiB`): the one size format,
+/// the same the progress bars print.
 pub fn human_bytes(n: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
-    let mut v = n as f64;
-    let mut unit = 0;
-    while v >= 1024.0 && unit + 1 < UNITS.len() {
-        v /= 1024.0;
-        unit += 1;
-    }
-    if unit == 0 {
-        format!("{n} B")
-    } else {
-        format!("{v:.1} {}", UNITS[unit])
-    }
+    indicatif::HumanBytes(n).to_string()
 }
 
 fn is_installed_anywhere(existing: Option<&Receipt>, cid: &Cid) -> bool {

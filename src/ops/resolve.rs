@@ -439,7 +439,8 @@ impl<'a> Resolver<'a> {
         })
     }
 
-    /// A block from the store, or else from the sources.
+    /// A block from the store, or else from the sources. Not stored: a
+    /// dry run stores nothing; an install fetches the statement it keeps.
     fn block(&self, cid: &Cid) -> Result<Vec<u8>, Error> {
         if let Ok(b) = self.store.get(cid) {
             return Ok(b);
@@ -448,7 +449,6 @@ impl<'a> Resolver<'a> {
         for s in self.sources {
             match s.block(cid) {
                 Ok(b) => {
-                    let _ = self.store.put(cid, &b);
                     return Ok(b);
                 }
                 Err(e) => attempts.push((s.describe(), e.to_string())),
