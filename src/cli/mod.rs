@@ -37,6 +37,7 @@ mod registry;
 mod remove;
 mod rollback;
 mod run;
+mod search;
 mod serve;
 mod shell_init;
 mod switch;
@@ -112,6 +113,8 @@ enum Command {
     List(list::Args),
     /// Show an installed package.
     Info(info::Args),
+    /// Find packages in the registry indexes on disk.
+    Search(search::Args),
     /// Show a package's installs, switches and rollbacks.
     History(history::Args),
     /// Check installed packages byte for byte against their CIDs.
@@ -231,6 +234,7 @@ pub fn main() -> i32 {
         Command::Unhold(args) => hold::run(args, false, &ctx),
         Command::List(args) => list::run(args, &ctx),
         Command::Info(args) => info::run(args, &ctx),
+        Command::Search(args) => search::run(args, &ctx),
         Command::History(args) => history::run(args, &ctx),
         Command::Verify(args) => verify::run(args, &ctx),
         Command::Run(args) => run::run(args, &ctx),

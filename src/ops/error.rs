@@ -144,7 +144,12 @@ pub enum Error {
     #[error("`{}` exists and does not belong to ipkg", path.display())]
     NotOurs { path: PathBuf },
     #[error("no package named `{name}`{}", if searched.is_empty() { String::new() } else { format!(" in {}", searched.join(", ")) })]
-    PackageNotFound { name: String, searched: Vec<String> },
+    PackageNotFound {
+        name: String,
+        searched: Vec<String>,
+        /// Known names close to `name`, closest first (for "did you mean").
+        similar: Vec<String>,
+    },
     #[error("registry `{registry}` has no release of `{name}` matching `{req}` for `{target}`{}", if available.is_empty() { String::new() } else { format!(" (it has {})", available.join(", ")) })]
     NoMatchingRelease {
         name: String,
@@ -371,13 +376,24 @@ impl Error {
                 "let it move with `ipkg unhold {name}`, or name a version exactly (`ipkg install {name}@X.Y.Z`)"
             )),
             (Error::Resolve { .. }, _) => Some(
-                "configure a source for names: `kubo-api`, `gateways` or `routers` in config.toml (see docs/network.md)".into(),
+                "name a source: `--gateway URL`, or `kubo-api`, `gateways` or `routers` in `~/.config/ipkg/config.toml` (`ipkg doctor` shows what is configured)".into(),
             ),
             (Error::DnsLinkKeyChanged { domain, .. }, _) => Some(format!(
                 "if the registry really moved to a new key, remove it and add it again: `ipkg registry remove ALIAS` then `ipkg registry add ALIAS {domain}`"
             )),
+            (Error::PackageNotFound { searched, .. }, _) if searched.is_empty() => Some(
+                "no registries yet: add one with `ipkg registry add NAME k51…`".into(),
+            ),
+            (Error::PackageNotFound { similar, .. }, _) if !similar.is_empty() => Some(format!(
+                "did you mean {}?",
+                similar
+                    .iter()
+                    .map(|s| format!("`{s}`"))
+                    .collect::<Vec<_>>()
+                    .join(" or ")
+            )),
             (Error::PackageNotFound { .. }, _) => Some(
-                "check the name, or see the registries ipkg knows with `ipkg registry list`".into(),
+                "look for it with `ipkg search TERM`, or see the registries ipkg knows with `ipkg registry list`".into(),
             ),
             (Error::Ambiguous { name, found }, _) => found
                 .first()

@@ -396,6 +396,10 @@ impl<'a> Resolver<'a> {
             [] => Err(Error::PackageNotFound {
                 name: name.to_owned(),
                 searched: matching.iter().map(|r| format!("`{}`", r.alias)).collect(),
+                similar: similar_names(
+                    name,
+                    matching.iter().flat_map(|r| r.index.packages().keys()),
+                ),
             }),
             many => Err(Error::Ambiguous {
                 name: name.to_owned(),
@@ -514,6 +518,19 @@ impl<'a> Resolver<'a> {
         }
         Ok(candidate)
     }
+}
+
+/// Names within a small edit distance of `name` (a typo, a missing
+/// letter), closest first, at most three.
+pub fn similar_names<'n>(name: &str, known: impl Iterator<Item = &'n String>) -> Vec<String> {
+    let limit = (name.chars().count() / 3).clamp(1, 3);
+    let mut close: Vec<(usize, String)> = known
+        .map(|k| (strsim::damerau_levenshtein(name, k), k.clone()))
+        .filter(|(d, _)| *d <= limit)
+        .collect();
+    close.sort();
+    close.dedup_by(|a, b| a.1 == b.1);
+    close.into_iter().take(3).map(|(_, k)| k).collect()
 }
 
 /// The roots a CAR file names.
