@@ -46,7 +46,13 @@ fn first_run_search_show_and_did_you_mean() {
     }
     publisher
         .ipkg([
-            "publish", "--registry", "main", "--yank", "1.1.0", "--package", "hello",
+            "publish",
+            "--registry",
+            "main",
+            "--yank",
+            "1.1.0",
+            "--package",
+            "hello",
         ])
         .success();
     let server = serve(&publisher, &[]);
@@ -84,7 +90,11 @@ fn first_run_search_show_and_did_you_mean() {
     );
     let out = env.ipkg(["search", "nothing-like-it"]);
     assert!(out.success().stdout.is_empty());
-    assert!(out.stderr.contains("no package matches"), "{}", out.describe());
+    assert!(
+        out.stderr.contains("no package matches"),
+        "{}",
+        out.describe()
+    );
     let v: serde_json::Value =
         serde_json::from_str(&env.ipkg(["search", "--json", "hel"]).success().stdout).unwrap();
     assert_eq!(v[0]["name"], "hello");
@@ -93,9 +103,12 @@ fn first_run_search_show_and_did_you_mean() {
     let out = env.ipkg(["registry", "show", "alice"]);
     let text = out.success().stdout.replace(&ipns, "[KEY]");
     insta::assert_snapshot!("registry_show", text);
-    let v: serde_json::Value =
-        serde_json::from_str(&env.ipkg(["registry", "show", "alice", "--json"]).success().stdout)
-            .unwrap();
+    let v: serde_json::Value = serde_json::from_str(
+        &env.ipkg(["registry", "show", "alice", "--json"])
+            .success()
+            .stdout,
+    )
+    .unwrap();
     assert_eq!(v["sequence"], 3);
     assert_eq!(v["kind"], "subscribed");
     // The publisher's own registry shows the same.
@@ -121,7 +134,9 @@ fn first_run_search_show_and_did_you_mean() {
     );
     let out = env.ipkg(["install", "zzzzzz"]);
     assert!(
-        out.failure().stderr.contains("hint: look for it with `ipkg search TERM`"),
+        out.failure()
+            .stderr
+            .contains("hint: look for it with `ipkg search TERM`"),
         "{}",
         out.describe()
     );
@@ -130,7 +145,8 @@ fn first_run_search_show_and_did_you_mean() {
     let out = env.ipkg(["which", "ls"]);
     assert_eq!(out.failure().status.code(), Some(3), "{}", out.describe());
     assert!(
-        out.stderr.contains("no installed package provides this command"),
+        out.stderr
+            .contains("no installed package provides this command"),
         "{}",
         out.describe()
     );

@@ -820,6 +820,7 @@ fn in_terminal(env: &TestEnv, args: &[&str], keys: &str, wait_for_prompt: &str) 
         format!("IPKG_PREFIX={}", env.prefix.display()),
         format!("IPKG_BIN_DIR={}", env.bin.display()),
         format!("XDG_CONFIG_HOME={}", env.config.display()),
+        "IPKG_NO_DEFAULT_SOURCES=1".into(),
         "TERM=xterm-256color".into(),
         "NO_COLOR=1".into(),
         support::ipkg_bin().display().to_string(),

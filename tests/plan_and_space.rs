@@ -127,7 +127,11 @@ fn dry_run_fetches_no_package_block_and_gc_frees_a_removed_package_while_subscri
     let out = env.ipkg(["gc"]);
     out.success();
     assert!(
-        out.stderr.lines().filter(|l| l.starts_with("warning")).count() <= 1,
+        out.stderr
+            .lines()
+            .filter(|l| l.starts_with("warning"))
+            .count()
+            <= 1,
         "{}",
         out.describe()
     );
@@ -163,7 +167,8 @@ fn trickling_proxy(upstream: std::net::SocketAddr, rate: usize) -> String {
                 let Ok(server) = TcpStream::connect(upstream) else {
                     return;
                 };
-                let (mut c_read, mut s_write) = (client.try_clone().unwrap(), server.try_clone().unwrap());
+                let (mut c_read, mut s_write) =
+                    (client.try_clone().unwrap(), server.try_clone().unwrap());
                 std::thread::spawn(move || {
                     let _ = std::io::copy(&mut c_read, &mut s_write);
                 });
@@ -235,7 +240,17 @@ fn an_interactive_install_shows_the_download_while_it_runs() {
             .expect("running tmux")
     };
     let started = tmux(&[
-        "-f", "/dev/null", "new-session", "-d", "-x", "160", "-y", "40", "sh", "-c", &script,
+        "-f",
+        "/dev/null",
+        "new-session",
+        "-d",
+        "-x",
+        "160",
+        "-y",
+        "40",
+        "sh",
+        "-c",
+        &script,
     ]);
     assert!(started.status.success(), "{started:?}");
     let screen = || String::from_utf8_lossy(&tmux(&["capture-pane", "-p"]).stdout).into_owned();
@@ -245,7 +260,9 @@ fn an_interactive_install_shows_the_download_while_it_runs() {
     let last = loop {
         let s = screen();
         if !s.contains("EXIT=")
-            && let Some(bar) = s.lines().find(|l| l.contains("Downloading") && l.contains("ETA"))
+            && let Some(bar) = s
+                .lines()
+                .find(|l| l.contains("Downloading") && l.contains("ETA"))
         {
             bars.push(bar.to_owned());
         }

@@ -192,7 +192,8 @@ fn upgrade_honours_the_install_requirement_and_holds() {
     let out = env.ipkg(["install", "tool"]);
     assert_eq!(out.failure().status.code(), Some(6), "{}", out.describe());
     assert!(
-        out.stderr.contains("hint: let it move with `ipkg unhold tool`"),
+        out.stderr
+            .contains("hint: let it move with `ipkg unhold tool`"),
         "{}",
         out.describe()
     );
@@ -292,7 +293,13 @@ fn a_yanked_release_installs_only_when_named_exactly() {
     publish(&env, &pkg(&env, "tool", "1.0.0", &[]));
     publish(&env, &pkg(&env, "tool", "1.1.0", &[]));
     env.ipkg([
-        "publish", "--registry", "main", "--yank", "1.1.0", "--package", "tool",
+        "publish",
+        "--registry",
+        "main",
+        "--yank",
+        "1.1.0",
+        "--package",
+        "tool",
     ])
     .success();
     // A requirement never chooses it.

@@ -14,9 +14,6 @@ pub struct Args {
     /// `/ipfs/CID`, `CID`, `./dir` or `./file.car`.
     #[arg(required = true, value_name = "PACKAGE")]
     packages: Vec<String>,
-    /// Do not ask before installing dependencies.
-    #[arg(short, long)]
-    yes: bool,
     /// Print the plan and change nothing.
     #[arg(long)]
     dry_run: bool,
@@ -42,7 +39,7 @@ pub fn run(args: Args, ctx: &Ctx) -> Result<(), Error> {
         allow_downgrade: false,
         reinstall: args.reinstall,
     };
-    if !args.yes && !args.dry_run && interactive() {
+    if !ctx.yes && !args.dry_run && interactive() {
         // Show the plan first when it holds more than what was asked for.
         let plan = install(
             &layout,

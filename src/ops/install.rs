@@ -363,7 +363,9 @@ impl Installer<'_, '_> {
         {
             warn_shadowing(self.s.layout, &l.command, ui);
         }
-        let reinstalling = existing.as_ref().is_some_and(|r| r.current == c.package.to_string());
+        let reinstalling = existing
+            .as_ref()
+            .is_some_and(|r| r.current == c.package.to_string());
         let action = match (&from_version, op) {
             (None, _) => "installed",
             (Some(_), _) if reinstalling => "reinstalled",
@@ -584,7 +586,9 @@ impl Installer<'_, '_> {
         }
         sources.extend(self.sources.iter().copied());
         let shown_with = |size: Option<u64>| {
-            let size = size.map(|t| format!(", {}", human_bytes(t))).unwrap_or_default();
+            let size = size
+                .map(|t| format!(", {}", human_bytes(t)))
+                .unwrap_or_default();
             match (&c.name, &c.version) {
                 (Some(n), Some(v)) => format!("{n} {v} ({}{size})", short_cid(&c.package)),
                 _ => match size.strip_prefix(", ") {
@@ -1332,7 +1336,9 @@ pub fn upgrade(
                 rep.reason = Some(reason);
                 rep
             };
-            let newer_exists = newest_version.as_ref().is_some_and(|v| v > &current.version);
+            let newer_exists = newest_version
+                .as_ref()
+                .is_some_and(|v| v > &current.version);
             if r.held {
                 if let Some(v) = newest_version.as_ref().filter(|_| newer_exists) {
                     let why = format!("{v} is available; held (`ipkg unhold {}`)", r.name);

@@ -321,10 +321,14 @@ pub struct ShownPackage {
 pub fn registry_show(layout: &Layout, name: &str) -> Result<RegistryShown, Error> {
     let store = crate::sources::store::BlockStore::open(layout.blocks_dir())
         .map_err(|e| Error::io(layout.blocks_dir(), e))?;
-    let (kind, ipns, root, index) = if let Ok(reg) = super::registry::Registry::open(layout, name)
-    {
+    let (kind, ipns, root, index) = if let Ok(reg) = super::registry::Registry::open(layout, name) {
         let index = reg.load_index(&store)?;
-        ("published", reg.state.ipns.clone(), reg.root_cid()?, Some(index))
+        (
+            "published",
+            reg.state.ipns.clone(),
+            reg.root_cid()?,
+            Some(index),
+        )
     } else {
         let sub = super::subscriptions::open(layout, name)?;
         let index = sub.load_index(&store)?;

@@ -316,21 +316,20 @@ impl<'a> Resolver<'a> {
                             && (r.target == self.target || r.target == "any")
                     })
                 });
-                let entry = doc
-                    .latest(req, &self.target)
-                    .or(yanked)
-                    .ok_or_else(|| Error::NoMatchingRelease {
-                            name: name.clone(),
-                            req: req.to_string(),
-                            target: self.target.clone(),
-                            registry: reg.alias.clone(),
-                            available: doc
-                                .releases
-                                .iter()
-                                .filter(|r| !r.yanked)
-                                .map(|r| format!("{} ({})", r.version, r.target))
-                                .collect(),
-                    })?;
+                let entry = doc.latest(req, &self.target).or(yanked).ok_or_else(|| {
+                    Error::NoMatchingRelease {
+                        name: name.clone(),
+                        req: req.to_string(),
+                        target: self.target.clone(),
+                        registry: reg.alias.clone(),
+                        available: doc
+                            .releases
+                            .iter()
+                            .filter(|r| !r.yanked)
+                            .map(|r| format!("{} ({})", r.version, r.target))
+                            .collect(),
+                    }
+                })?;
                 let mut c = self.candidate(reg, doc, entry, shown)?;
                 c.exact = exact.is_some();
                 Ok(c)
