@@ -1,7 +1,7 @@
 //! `ipkg gc`: delete blocks no pinned root reaches.
 
 use crate::ops::Error;
-use crate::ops::gc::gc;
+use crate::ops::lifecycle::gc::gc;
 
 use super::{Ctx, stdout_err};
 
@@ -61,4 +61,4 @@ pub fn run(args: Args, ctx: &Ctx) -> Result<(), Error> {
     Ok(())
 }
 
-pub use crate::ops::install::human_bytes;
+pub use crate::ops::lifecycle::install::human_bytes;

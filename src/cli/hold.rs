@@ -2,7 +2,7 @@
 //! through `upgrade`, or let them move again.
 
 use crate::ops::Error;
-use crate::ops::install::set_held;
+use crate::ops::lifecycle::install::set_held;
 
 use super::Ctx;
 use super::ui::CliUi;

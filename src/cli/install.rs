@@ -2,7 +2,7 @@
 //! or CAR file.
 
 use crate::ops::Error;
-use crate::ops::install::{Options, Report, install};
+use crate::ops::lifecycle::install::{Options, Report, install};
 
 use super::ui::{CliUi, interactive};
 use super::{Ctx, stdout_err};
@@ -87,7 +87,7 @@ pub fn print_reports(ctx: &Ctx, reports: &[Report]) -> Result<(), Error> {
         let download = if r.action.starts_with("would-") && r.fetched_bytes > 0 {
             format!(
                 " ({} to download)",
-                crate::ops::install::human_bytes(r.fetched_bytes)
+                crate::ops::lifecycle::install::human_bytes(r.fetched_bytes)
             )
         } else {
             String::new()

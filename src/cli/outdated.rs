@@ -2,7 +2,7 @@
 //! releases of; fetches nothing.
 
 use crate::ops::Error;
-use crate::ops::query::outdated;
+use crate::ops::lifecycle::query::outdated;
 
 use super::{Ctx, stdout_err};
 

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use crate::ops::Error;
 use crate::ops::execute::{self, Program, PureOptions, SandboxOptions};
-use crate::ops::install::{Options, prepare_run};
+use crate::ops::lifecycle::install::{Options, prepare_run};
 use crate::sandbox::Limits;
 
 use super::Ctx;

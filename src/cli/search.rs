@@ -1,7 +1,7 @@
 //! `ipkg search [TERM]`: packages in the registry indexes on disk.
 
 use crate::ops::Error;
-use crate::ops::query::search;
+use crate::ops::lifecycle::query::search;
 
 use super::{Ctx, stdout_err};
 
@@ -24,8 +24,8 @@ pub fn run(args: Args, ctx: &Ctx) -> Result<(), Error> {
             .map_err(stdout_err);
     }
     if found.is_empty() {
-        let known = !crate::ops::registry::Registry::list(&layout)?.is_empty()
-            || !crate::ops::subscriptions::list(&layout)?.is_empty();
+        let known = !crate::ops::publish::registry::Registry::list(&layout)?.is_empty()
+            || !crate::ops::resolve::subscriptions::list(&layout)?.is_empty();
         if known {
             p.status("Found", "no package matches");
         } else {
