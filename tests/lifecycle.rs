@@ -118,14 +118,12 @@ fn the_whole_cycle_on_hello() {
     // Upgrade never goes backwards, and brings 1.1.0 back.
     env.ipkg(["upgrade", "hello"]).success();
     assert!(hello_says(&env).ends_with("(hello 1.1.0)"));
-    // `install` of an older version is refused: that is what switch is for.
-    let out = env.ipkg(["install", "hello@=1.0.0"]);
-    assert_eq!(out.failure().status.code(), Some(6), "{}", out.describe());
-    assert!(
-        out.stderr.contains("ipkg switch hello 1.0.0"),
-        "{}",
-        out.describe()
-    );
+    // `install NAME@X.Y.Z` is exact: naming an older version is consent to
+    // go back to it (issue 15; it used to be refused).
+    env.ipkg(["install", "hello@=1.0.0"]).success();
+    assert!(hello_says(&env).ends_with("(hello 1.0.0)"));
+    env.ipkg(["install", "hello@1.1.0"]).success();
+    assert!(hello_says(&env).ends_with("(hello 1.1.0)"));
 
     // list, info and history, as text and JSON.
     let list = env.ipkg(["list", "--json"]);
@@ -148,7 +146,8 @@ fn the_whole_cycle_on_hello() {
     assert_eq!(
         actions,
         [
-            "install", "upgrade", "switch", "switch", "switch", "switch", "rollback", "upgrade"
+            "install", "upgrade", "switch", "switch", "switch", "switch", "rollback", "upgrade",
+            "switch", "switch"
         ]
     );
     let which = env.ipkg(["which", "hello"]);
@@ -777,7 +776,12 @@ fn what_the_user_reads() {
         "install",
         shown(&env, &env.ipkg(["install", "hello@=1.0.0"]))
     );
+    // Installed as exactly 1.0.0: upgrade leaves it and says why.
     insta::assert_snapshot!("upgrade", shown(&env, &env.ipkg(["upgrade"])));
+    insta::assert_snapshot!(
+        "install_requirement",
+        shown(&env, &env.ipkg(["install", "hello@^1"]))
+    );
     insta::assert_snapshot!(
         "switch",
         shown(&env, &env.ipkg(["switch", "hello", "1.0.0"]))

@@ -90,6 +90,7 @@ fn root_uses_the_system_prefix() {
         .env("PATH", "/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin")
         .env("HOME", home.path())
         .env("IPKG_CONFIG", "/dev/null")
+        .env("IPKG_NO_DEFAULT_SOURCES", "1")
         .output()
         .expect("running unshare");
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -154,6 +155,7 @@ fn an_unprivileged_user_gets_a_prefix_in_their_home() {
         )
         .env("HOME", &home)
         .env("IPKG_CONFIG", "/dev/null")
+        .env("IPKG_NO_DEFAULT_SOURCES", "1")
         .current_dir(&home)
         .output()
         .expect("running setpriv");
@@ -226,6 +228,7 @@ ls -A '{prefix}/.ipkg/pkgs' | grep -c tmp || true
         .env("PATH", "/usr/bin:/bin:/usr/sbin:/sbin")
         .env("HOME", root.path())
         .env("IPKG_CONFIG", "/dev/null")
+        .env("IPKG_NO_DEFAULT_SOURCES", "1")
         .env("IPKG_PREFIX", &prefix)
         .env("IPKG_BIN_DIR", root.path().join("bin"))
         .env("NO_COLOR", "1")

@@ -621,6 +621,7 @@ fn unprivileged_user() {
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())
             .env("HOME", base)
             .env("IPKG_PREFIX", base.join("prefix"))
+            .env("IPKG_NO_DEFAULT_SOURCES", "1")
             .env("NO_COLOR", "1")
             .current_dir(base);
         support::run(cmd, None)

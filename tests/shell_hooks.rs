@@ -110,6 +110,7 @@ impl World {
             .env("XDG_CONFIG_HOME", &self.env.config)
             .env("XDG_DATA_HOME", &self.env.data)
             .env("IPKG_CONFIG", &self.config)
+            .env("IPKG_NO_DEFAULT_SOURCES", "1")
             .env("TMPDIR", self.env.root())
             .env("NO_COLOR", "1")
             .current_dir(&self.env.work)
@@ -402,6 +403,7 @@ impl Pane {
             format!("XDG_CONFIG_HOME={}", path_str(&w.env.config)),
             format!("XDG_DATA_HOME={}", path_str(&w.env.data)),
             format!("IPKG_CONFIG={}", path_str(&w.config)),
+            "IPKG_NO_DEFAULT_SOURCES=1".into(),
             format!("TMPDIR={}", path_str(w.env.root())),
             "IPKG_NO_DEFAULT_SOURCES=1".into(),
             "TERM=xterm-256color".into(),

@@ -46,9 +46,9 @@ pub struct Args {
     #[arg(short = 'n', long)]
     only_hash: bool,
 
-    /// Print only the root CID of each path.
-    #[arg(short, long, visible_short_alias = 'Q')]
-    quiet: bool,
+    /// Print only the root CID of each path (the global `-q` does too).
+    #[arg(short = 'Q', hide = true)]
+    roots_only: bool,
 
     /// Accepted for familiarity with `ipfs add -r`; directories are always
     /// recursive.
@@ -82,7 +82,8 @@ impl Args {
     }
 }
 
-pub fn run(args: Args, ctx: &Ctx) -> Result<(), Error> {
+pub fn run(mut args: Args, ctx: &Ctx) -> Result<(), Error> {
+    args.roots_only |= ctx.printer.verbosity == super::printer::Verbosity::Quiet;
     let profile = args.profile();
     // As in Kubo, raw leaves under CIDv0 are allowed: the leaves are CIDv1 raw
     // blocks and every dag-pb node above them stays CIDv0.
@@ -93,7 +94,7 @@ pub fn run(args: Args, ctx: &Ctx) -> Result<(), Error> {
     };
     let printer = &ctx.printer;
     let bar = printer.progress();
-    let progress: &dyn Progress = if args.quiet { &NoProgress } else { &bar };
+    let progress: &dyn Progress = if args.roots_only { &NoProgress } else { &bar };
 
     // Only take the store (and its lock) when something will be written.
     let store = if args.only_hash {
@@ -113,7 +114,7 @@ pub fn run(args: Args, ctx: &Ctx) -> Result<(), Error> {
         progress.start("Adding", Some(total));
         // Like `ipfs add`: one `added CID PATH` line per entry, children first.
         let mut write_err = None;
-        let quiet = args.quiet;
+        let quiet = args.roots_only;
         let mut on_entry = |rel: &str, imported: &crate::content::importer::Imported| {
             if !quiet && write_err.is_none() {
                 write_err = printer.data(format!("added {} {rel}", imported.cid)).err();
@@ -135,7 +136,7 @@ pub fn run(args: Args, ctx: &Ctx) -> Result<(), Error> {
         if let Some(e) = write_err {
             return Err(stdout_err(e));
         }
-        if args.quiet {
+        if args.roots_only {
             printer.data(imported.cid.to_string()).map_err(stdout_err)?;
         }
     }

@@ -20,10 +20,18 @@ pub fn run(args: Args, ctx: &Ctx) -> Result<(), Error> {
         let v = serde_json::to_value(&report).unwrap_or_default();
         return p.json(&v).map_err(stdout_err);
     }
-    for cid in &report.missing {
-        p.warn(format!(
-            "a pinned root reaches `{cid}`, which is not in the store"
-        ));
+    // Blocks never fetched (releases not installed, old statements) are
+    // normal for subscriptions: one line, not one per block.
+    match report.missing.as_slice() {
+        [] => {}
+        [cid] => p.warn(format!(
+            "a pinned root reaches `{cid}`, which is not in the store (never fetched); kept out of the count"
+        )),
+        many => p.warn(format!(
+            "pinned roots reach {} blocks that are not in the store (never fetched), e.g. `{}`; `ipkg gc --json` lists them",
+            many.len(),
+            many[0]
+        )),
     }
     for cid in &report.corrupt {
         p.warn(format!("block `{cid}` was damaged and is removed"));
@@ -53,18 +61,4 @@ pub fn run(args: Args, ctx: &Ctx) -> Result<(), Error> {
     Ok(())
 }
 
-/// Bytes as a short human string (`12.4 MiB`).
-pub fn human_bytes(n: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
-    let mut v = n as f64;
-    let mut unit = 0;
-    while v >= 1024.0 && unit < UNITS.len() - 1 {
-        v /= 1024.0;
-        unit += 1;
-    }
-    if unit == 0 {
-        format!("{n} B")
-    } else {
-        format!("{v:.1} {}", UNITS[unit])
-    }
-}
+pub use crate::ops::lifecycle::install::human_bytes;

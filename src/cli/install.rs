@@ -9,13 +9,11 @@ use super::{Ctx, stdout_err};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// What to install: `xmr`, `xmr@^1.2`, `alice/xmr`, `example.org/xmr`,
-    /// `/ipns/k51…/xmr`, `/ipfs/CID`, `CID`, `./dir` or `./file.car`.
+    /// What to install: `xmr`, `xmr@1.2.3` (exactly that version), `xmr@^1.2`
+    /// (a requirement), `alice/xmr`, `example.org/xmr`, `/ipns/k51…/xmr`,
+    /// `/ipfs/CID`, `CID`, `./dir` or `./file.car`.
     #[arg(required = true, value_name = "PACKAGE")]
     packages: Vec<String>,
-    /// Do not ask before installing dependencies.
-    #[arg(short, long)]
-    yes: bool,
     /// Print the plan and change nothing.
     #[arg(long)]
     dry_run: bool,
@@ -25,7 +23,8 @@ pub struct Args {
     /// Let hooks that ask for host access run outside the sandbox.
     #[arg(long)]
     allow_host_hooks: bool,
-    /// Install again even when the same package is current.
+    /// Repair the version on disk (the current one, or `NAME@X.Y.Z`): fetch
+    /// and unpack it again. Never upgrades.
     #[arg(long)]
     reinstall: bool,
 }
@@ -40,7 +39,7 @@ pub fn run(args: Args, ctx: &Ctx) -> Result<(), Error> {
         allow_downgrade: false,
         reinstall: args.reinstall,
     };
-    if !args.yes && !args.dry_run && interactive() {
+    if !ctx.yes && !args.dry_run && interactive() {
         // Show the plan first when it holds more than what was asked for.
         let plan = install(
             &layout,
@@ -85,8 +84,21 @@ pub fn print_reports(ctx: &Ctx, reports: &[Report]) -> Result<(), Error> {
             .map(|g| format!(" from `{g}`"))
             .unwrap_or_else(|| " (unsigned)".into());
         let dep = if r.dependency { " [dependency]" } else { "" };
+        let download = if r.action.starts_with("would-") && r.fetched_bytes > 0 {
+            format!(
+                " ({} to download)",
+                crate::ops::lifecycle::install::human_bytes(r.fetched_bytes)
+            )
+        } else {
+            String::new()
+        };
+        let reason = r
+            .reason
+            .as_ref()
+            .map(|w| format!(" ({w})"))
+            .unwrap_or_default();
         p.data(format!(
-            "{} {} {}{from}{registry} {}{dep}",
+            "{} {} {}{from}{registry} {}{dep}{download}{reason}",
             r.action, r.name, r.version, r.cid
         ))
         .map_err(stdout_err)?;

@@ -8,7 +8,7 @@
 use std::io;
 use std::path::PathBuf;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 
 use crate::ops::config::{Layout, Overrides};
 use crate::ops::{Error, ExitCode};
@@ -18,16 +18,19 @@ mod bundle;
 mod car;
 mod cat;
 mod command_not_found;
+mod config;
 mod doctor;
 mod execute;
 mod gc;
 mod get;
 mod history;
+mod hold;
 mod info;
 mod init;
 mod install;
 mod key;
 mod list;
+mod outdated;
 mod pack;
 mod pin;
 pub mod printer;
@@ -36,6 +39,7 @@ mod registry;
 mod remove;
 mod rollback;
 mod run;
+mod search;
 mod serve;
 mod shell_init;
 mod switch;
@@ -49,39 +53,81 @@ use printer::{Printer, Verbosity};
 
 /// ipkg: install all-in-one programs from IPFS, verified end to end.
 #[derive(Debug, Parser)]
-#[command(name = "ipkg", version, about, long_about = None, propagate_version = true)]
+#[command(
+    name = "ipkg",
+    version,
+    about,
+    long_about = None,
+    propagate_version = true,
+    after_long_help = "Examples:\n  ipkg registry add alice k51…\n  ipkg search\n  ipkg install hello\n  ipkg install hello@1.0.0\n  ipkg upgrade"
+)]
 pub struct Cli {
     /// Where packages live (default: `/opt/ipfs_programs` for root, the XDG data
     /// dir otherwise).
-    #[arg(long, global = true, env = "IPKG_PREFIX", value_name = "DIR")]
+    #[arg(
+        long,
+        global = true,
+        env = "IPKG_PREFIX",
+        value_name = "DIR",
+        help_heading = "Global options"
+    )]
     prefix: Option<PathBuf>,
 
     /// Where command links go (default: `/usr/local/bin` for root, `~/.local/bin`
     /// otherwise).
-    #[arg(long, global = true, env = "IPKG_BIN_DIR", value_name = "DIR")]
+    #[arg(
+        long,
+        global = true,
+        env = "IPKG_BIN_DIR",
+        value_name = "DIR",
+        help_heading = "Global options"
+    )]
     bin_dir: Option<PathBuf>,
 
     /// Kubo's RPC API address (default: `IPFS_API`, the config, or the `api`
     /// file of `$IPFS_PATH` or `~/.ipfs`); `off` to leave Kubo alone.
-    #[arg(long, global = true, value_name = "MULTIADDR")]
+    #[arg(
+        long,
+        global = true,
+        value_name = "MULTIADDR",
+        help_heading = "Global options"
+    )]
     api: Option<String>,
 
     /// A trustless gateway to fetch from (repeatable; replaces the configured
     /// ones).
-    #[arg(long = "gateway", global = true, value_name = "URL")]
+    #[arg(
+        long = "gateway",
+        global = true,
+        value_name = "URL",
+        help_heading = "Global options"
+    )]
     gateways: Vec<String>,
 
     /// Print data as JSON.
-    #[arg(long, global = true)]
+    #[arg(long, global = true, help_heading = "Global options")]
     json: bool,
 
-    /// Say less on stderr.
-    #[arg(long, global = true, conflicts_with = "verbose")]
-    silent: bool,
+    /// Say less on stderr: only warnings and errors.
+    #[arg(
+        short,
+        long,
+        global = true,
+        visible_alias = "silent",
+        conflicts_with = "verbose",
+        help_heading = "Global options"
+    )]
+    quiet: bool,
 
-    /// Say more on stderr.
-    #[arg(short, long, global = true)]
-    verbose: bool,
+    /// Say more on stderr (`-v`: the layout and sources in use; `-vv`: also
+    /// the config files read).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count, help_heading = "Global options")]
+    verbose: u8,
+
+    /// Answer yes to questions about what a command will do (never to
+    /// content no registry vouches for: that is `--allow-unsigned`).
+    #[arg(short, long, global = true, help_heading = "Global options")]
+    yes: bool,
 
     #[command(subcommand)]
     command: Command,
@@ -100,11 +146,19 @@ enum Command {
     Rollback(rollback::Args),
     /// Install the newest release of installed packages.
     Upgrade(upgrade::Args),
+    /// List installed packages the cached indexes have newer releases of.
+    Outdated(outdated::Args),
+    /// Keep packages at their current version through `upgrade`.
+    Hold(hold::Args),
+    /// Let held packages upgrade again.
+    Unhold(hold::Args),
     /// List installed packages.
     #[command(visible_alias = "ls")]
     List(list::Args),
     /// Show an installed package.
     Info(info::Args),
+    /// Find packages in the registry indexes on disk.
+    Search(search::Args),
     /// Show a package's installs, switches and rollbacks.
     History(history::Args),
     /// Check installed packages byte for byte against their CIDs.
@@ -160,12 +214,28 @@ enum Command {
     /// Run ROOTFS's `/sbin/init` as a pure computation over INPUT; print the
     /// CID of its `/output`.
     Execute(execute::Args),
+    /// Show or change the configuration: every setting and where it comes from.
+    #[command(subcommand)]
+    Config(config::Command),
+    /// Print a completion script for a shell.
+    #[command(
+        after_long_help = "Examples:\n  source <(ipkg completions bash)\n  ipkg completions zsh > ~/.zfunc/_ipkg\n  ipkg completions fish | source"
+    )]
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff), generated from this help.
+    #[command(after_long_help = "Example:\n  ipkg man > ipkg.1 && man -l ipkg.1")]
+    Man,
 }
 
 /// Everything a command needs besides its own arguments.
 pub struct Ctx {
     pub printer: Printer,
     overrides: Overrides,
+    /// `-y/--yes`: do not ask.
+    pub yes: bool,
     /// The exit code of a command that succeeded but passes on a program's.
     exit: std::cell::Cell<i32>,
 }
@@ -201,9 +271,9 @@ pub fn main() -> i32 {
             };
         }
     };
-    let verbosity = if cli.silent {
+    let verbosity = if cli.quiet {
         Verbosity::Quiet
-    } else if cli.verbose {
+    } else if cli.verbose > 0 {
         Verbosity::Verbose
     } else {
         Verbosity::Normal
@@ -216,16 +286,24 @@ pub fn main() -> i32 {
             api: cli.api,
             gateways: cli.gateways,
         },
+        yes: cli.yes,
         exit: std::cell::Cell::new(0),
     };
+    if cli.verbose > 0 {
+        say_where(&ctx, cli.verbose);
+    }
     let result = match cli.command {
         Command::Install(args) => install::run(args, &ctx),
         Command::Remove(args) => remove::run(args, &ctx),
         Command::Switch(args) => switch::run(args, &ctx),
         Command::Rollback(args) => rollback::run(args, &ctx),
         Command::Upgrade(args) => upgrade::run(args, &ctx),
+        Command::Outdated(args) => outdated::run(args, &ctx),
+        Command::Hold(args) => hold::run(args, true, &ctx),
+        Command::Unhold(args) => hold::run(args, false, &ctx),
         Command::List(args) => list::run(args, &ctx),
         Command::Info(args) => info::run(args, &ctx),
+        Command::Search(args) => search::run(args, &ctx),
         Command::History(args) => history::run(args, &ctx),
         Command::Verify(args) => verify::run(args, &ctx),
         Command::Run(args) => run::run(args, &ctx),
@@ -248,6 +326,14 @@ pub fn main() -> i32 {
         Command::Update(args) => update::run(args, &ctx),
         Command::ShellInit(args) => shell_init::run(args, &ctx),
         Command::NotFound(args) => return command_not_found::run(args, &ctx.overrides),
+        Command::Config(cmd) => config::run(cmd, &ctx),
+        Command::Completions { shell } => {
+            clap_complete::generate(shell, &mut Cli::command(), "ipkg", &mut io::stdout());
+            Ok(())
+        }
+        Command::Man => clap_mangen::Man::new(Cli::command())
+            .render(&mut io::stdout())
+            .map_err(stdout_err),
     };
     match result {
         Ok(()) => ctx.exit.get(),
@@ -256,6 +342,28 @@ pub fn main() -> i32 {
             let hint = e.hint();
             ctx.printer.error(&e, hint.as_deref());
             e.exit_code() as i32
+        }
+    }
+}
+
+/// `-v`: the layout and sources in force; `-vv`: also the config files.
+fn say_where(ctx: &Ctx, level: u8) {
+    let p = &ctx.printer;
+    match crate::ops::config::effective(&ctx.overrides) {
+        Ok(settings) => {
+            for s in settings
+                .iter()
+                .filter(|s| !s.value.is_empty() && s.value != "[]")
+            {
+                p.status("Using", format!("{} = {} ({})", s.key, s.value, s.source));
+            }
+        }
+        Err(e) => p.warn(format!("{e}")),
+    }
+    if level > 1 {
+        for (f, exists) in crate::ops::config::config_files() {
+            let state = if exists { "read" } else { "absent" };
+            p.status("Config", format!("`{}` ({state})", f.display()));
         }
     }
 }

@@ -189,7 +189,7 @@ impl Progress for BarProgress {
                     bar.set_length(n);
                     bar.set_style(
                         ProgressStyle::with_template(
-                            "{prefix:>12.cyan.bold} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec}",
+                            "{prefix:>12.cyan.bold} [{bar:30}] {bytes}/{total_bytes} {percent:>3}% {bytes_per_sec} ETA {eta} {msg}",
                         )
                         .unwrap_or_else(|_| ProgressStyle::default_bar())
                         .progress_chars("=> "),
@@ -197,12 +197,22 @@ impl Progress for BarProgress {
                 }
                 None => bar.set_style(
                     ProgressStyle::with_template(
-                        "{prefix:>12.cyan.bold} {spinner} {bytes} {bytes_per_sec}",
+                        "{prefix:>12.cyan.bold} {spinner} {bytes} {bytes_per_sec} {msg}",
                     )
                     .unwrap_or_else(|_| ProgressStyle::default_spinner()),
                 ),
             }
-            bar.set_prefix(what.to_string());
+            // `from gateway http://…`: the verb column stays a verb.
+            match what.strip_prefix("from ") {
+                Some(source) => {
+                    bar.set_prefix("Downloading");
+                    bar.set_message(format!("from {source}"));
+                }
+                None => {
+                    bar.set_prefix(what.to_string());
+                    bar.set_message("");
+                }
+            }
             bar.set_position(0);
         }
     }

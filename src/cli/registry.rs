@@ -36,6 +36,9 @@ pub enum Command {
     /// List registries with their IPNS names and index sequence: the ones
     /// published from here and the ones subscribed to.
     List,
+    /// Show a registry's packages, versions, publisher keys, index sequence,
+    /// age and expiry, from the index on disk.
+    Show { name: String },
     /// Check a registry's index, release statements and packages.
     Verify { name: String },
     /// Rebuild `registry.toml` (and the IPNS record) from the last signed
@@ -175,6 +178,59 @@ pub fn run(cmd: Command, ctx: &Ctx) -> Result<(), Error> {
                     ))
                     .map_err(stdout_err)?;
                 }
+            }
+        }
+        Command::Show { name } => {
+            let shown = crate::ops::lifecycle::query::registry_show(&layout, &name)?;
+            if p.json {
+                p.json(&serde_json::to_value(&shown).unwrap_or_default())
+                    .map_err(stdout_err)?;
+                return Ok(());
+            }
+            let now = crate::ops::publish::now();
+            let age = |t: i64| {
+                let d = (now - t).max(0) / 86400;
+                match d {
+                    0 => "today".to_owned(),
+                    1 => "1 day ago".to_owned(),
+                    n => format!("{n} days ago"),
+                }
+            };
+            let lines = [
+                format!("registry:  {} ({})", shown.name, shown.kind),
+                format!("ipns:      /ipns/{}", shown.ipns),
+                format!("sequence:  {}", shown.sequence),
+                format!(
+                    "signed:    {}",
+                    shown.signed.map(age).unwrap_or_else(|| "never".into())
+                ),
+                format!(
+                    "expires:   {}",
+                    shown
+                        .expires
+                        .map(|e| {
+                            let d = (e - now + 43_200) / 86400;
+                            if e <= now {
+                                "expired".to_owned()
+                            } else {
+                                format!("in {d} days")
+                            }
+                        })
+                        .unwrap_or_else(|| "-".into())
+                ),
+                format!("packages:  {}", shown.packages.len()),
+            ];
+            for l in lines {
+                p.data(l).map_err(stdout_err)?;
+            }
+            for pkg in &shown.packages {
+                p.data(format!(
+                    "  {} [publisher {}]: {}",
+                    pkg.name,
+                    pkg.publisher,
+                    pkg.releases.join(", ")
+                ))
+                .map_err(stdout_err)?;
             }
         }
         Command::Verify { name } => {

@@ -101,6 +101,22 @@ pub struct Network {
     pub fetch_timeout: Option<String>,
     pub min_rate: Option<String>,
     pub retries: Option<u32>,
+    /// The gateways and routers are the built-in defaults
+    /// ([`DEFAULT_GATEWAYS`], [`DEFAULT_ROUTERS`]): nothing named a source.
+    pub defaults: bool,
+}
+
+/// Public sources used when no flag, variable or config file names any
+/// (as Helia's verified-fetch ships them), so that a fresh machine can
+/// install what is published on the IPFS network. Everything fetched is
+/// verified against its CID, so a gateway is trusted for availability only.
+pub const DEFAULT_GATEWAYS: &[&str] = &["https://trustless-gateway.link"];
+pub const DEFAULT_ROUTERS: &[&str] = &["https://delegated-ipfs.dev"];
+
+/// `IPKG_NO_DEFAULT_SOURCES=1` switches the built-in sources off entirely
+/// (tests and CI set it: they talk only to loopback).
+pub fn defaults_disabled() -> bool {
+    std::env::var("IPKG_NO_DEFAULT_SOURCES").is_ok_and(|v| !v.is_empty() && v != "0")
 }
 
 /// A list from the environment: entries separated by commas or spaces.
@@ -194,7 +210,22 @@ impl Layout {
             fetch_timeout: env_str("IPKG_FETCH_TIMEOUT").or_else(|| config.fetch_timeout.clone()),
             min_rate: env_str("IPKG_MIN_RATE").or_else(|| config.min_rate.clone()),
             retries: config.retries,
+            defaults: false,
         };
+        let mut network = network;
+        let named_any = !overrides.gateways.is_empty()
+            || overrides.api.is_some()
+            || ["IPKG_GATEWAYS", "IPKG_ROUTERS", "IPFS_API"]
+                .iter()
+                .any(|v| env_str(v).is_some())
+            || config.gateways.is_some()
+            || config.routers.is_some()
+            || config.kubo_api.is_some();
+        if !named_any && !defaults_disabled() {
+            network.gateways = DEFAULT_GATEWAYS.iter().map(|s| s.to_string()).collect();
+            network.routers = DEFAULT_ROUTERS.iter().map(|s| s.to_string()).collect();
+            network.defaults = true;
+        }
         Ok(Layout {
             prefix,
             bin_dir,
@@ -268,6 +299,189 @@ impl Layout {
     pub fn package_tree(&self, cid: &crate::content::Cid) -> PathBuf {
         self.pkgs_dir().join(cid.to_string())
     }
+}
+
+/// The config files ipkg reads, in order, and whether each exists.
+pub fn config_files() -> Vec<(PathBuf, bool)> {
+    if let Some(path) = std::env::var_os("IPKG_CONFIG").filter(|v| !v.is_empty()) {
+        let path = PathBuf::from(path);
+        let exists = path.exists();
+        return vec![(path, exists)];
+    }
+    let mut out = vec![PathBuf::from("/etc/ipkg/config.toml")];
+    if let Some(dir) = user_config_dir() {
+        out.push(dir.join("ipkg/config.toml"));
+    }
+    out.into_iter()
+        .map(|p| {
+            let e = p.exists();
+            (p, e)
+        })
+        .collect()
+}
+
+/// `$XDG_CONFIG_HOME`, else `~/.config`.
+fn user_config_dir() -> Option<PathBuf> {
+    std::env::var_os("XDG_CONFIG_HOME")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".config")))
+}
+
+/// The file `ipkg config set` writes: `IPKG_CONFIG`'s, else the user's.
+pub fn user_config_file() -> Result<PathBuf, Error> {
+    if let Some(path) = std::env::var_os("IPKG_CONFIG").filter(|v| !v.is_empty()) {
+        return Ok(PathBuf::from(path));
+    }
+    Ok(user_config_dir()
+        .ok_or(Error::NoHome)?
+        .join("ipkg/config.toml"))
+}
+
+/// One effective setting for `ipkg config list` and `doctor`.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Setting {
+    pub key: String,
+    /// As TOML would write it (`"…"`, `["…"]`); empty when unset.
+    pub value: String,
+    /// Where it came from: a flag, a variable, a file, `built-in default`
+    /// or `default`.
+    pub source: String,
+}
+
+/// The settings in force and where each comes from.
+pub fn effective(overrides: &Overrides) -> Result<Vec<Setting>, Error> {
+    let config = load_config()?;
+    let layout = Layout::resolve_with(overrides, &config)?;
+    let files: Vec<String> = config_files()
+        .into_iter()
+        .filter(|(_, e)| *e)
+        .map(|(p, _)| p.display().to_string())
+        .collect();
+    let file = if files.is_empty() {
+        "config file".to_owned()
+    } else {
+        files.join(" + ")
+    };
+    let env_set = |name: &str| std::env::var(name).is_ok_and(|v| !v.trim().is_empty());
+    let origin = |flag: bool, flag_name: &str, var: &str, in_file: bool, fallback: &str| {
+        if flag {
+            flag_name.to_owned()
+        } else if !var.is_empty() && env_set(var) {
+            var.to_owned()
+        } else if in_file {
+            file.clone()
+        } else {
+            fallback.to_owned()
+        }
+    };
+    let list = |v: &[String]| {
+        format!(
+            "[{}]",
+            v.iter()
+                .map(|s| format!("{s:?}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        )
+    };
+    let net = &layout.network;
+    let default_src = if net.defaults {
+        "built-in default"
+    } else {
+        "none"
+    };
+    Ok(vec![
+        Setting {
+            key: "prefix".into(),
+            value: format!("{:?}", layout.prefix.display().to_string()),
+            source: origin(
+                overrides.prefix.is_some(),
+                "--prefix",
+                "IPKG_PREFIX",
+                config.prefix.is_some(),
+                "default",
+            ),
+        },
+        Setting {
+            key: "bin-dir".into(),
+            value: format!("{:?}", layout.bin_dir.display().to_string()),
+            source: origin(
+                overrides.bin_dir.is_some(),
+                "--bin-dir",
+                "IPKG_BIN_DIR",
+                config.bin_dir.is_some(),
+                "default",
+            ),
+        },
+        Setting {
+            key: "gateways".into(),
+            value: list(&net.gateways),
+            source: origin(
+                !overrides.gateways.is_empty(),
+                "--gateway",
+                "IPKG_GATEWAYS",
+                config.gateways.is_some(),
+                default_src,
+            ),
+        },
+        Setting {
+            key: "routers".into(),
+            value: list(&net.routers),
+            source: origin(
+                false,
+                "",
+                "IPKG_ROUTERS",
+                config.routers.is_some(),
+                default_src,
+            ),
+        },
+        Setting {
+            key: "kubo-api".into(),
+            value: net
+                .kubo_api
+                .as_ref()
+                .map(|a| format!("{a:?}"))
+                .unwrap_or_default(),
+            source: origin(
+                overrides.api.is_some(),
+                "--api",
+                "IPFS_API",
+                config.kubo_api.is_some(),
+                "the `api` file of $IPFS_PATH or ~/.ipfs, if any",
+            ),
+        },
+        Setting {
+            key: "dns-servers".into(),
+            value: list(&net.dns_servers),
+            source: origin(
+                false,
+                "",
+                "IPKG_DNS_SERVERS",
+                config.dns_servers.is_some(),
+                "the system resolver",
+            ),
+        },
+        Setting {
+            key: "timeout".into(),
+            value: net
+                .timeout
+                .as_ref()
+                .map(|t| format!("{t:?}"))
+                .unwrap_or_default(),
+            source: origin(
+                false,
+                "",
+                "IPKG_TIMEOUT",
+                config.timeout.is_some(),
+                "default",
+            ),
+        },
+        Setting {
+            key: "retries".into(),
+            value: net.retries.map(|r| r.to_string()).unwrap_or_default(),
+            source: origin(false, "", "", config.retries.is_some(), "default"),
+        },
+    ])
 }
 
 /// The config in force: `IPKG_CONFIG`'s file, or the user's over the system's.

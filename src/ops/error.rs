@@ -137,12 +137,19 @@ pub enum Error {
     },
     #[error("package `{name}` is not installed")]
     NotInstalled { name: String },
+    #[error("`{name}` is held at {version}")]
+    Held { name: String, version: String },
     #[error("command `{command}` is already provided by {owner}")]
     CommandConflict { command: String, owner: String },
     #[error("`{}` exists and does not belong to ipkg", path.display())]
     NotOurs { path: PathBuf },
     #[error("no package named `{name}`{}", if searched.is_empty() { String::new() } else { format!(" in {}", searched.join(", ")) })]
-    PackageNotFound { name: String, searched: Vec<String> },
+    PackageNotFound {
+        name: String,
+        searched: Vec<String>,
+        /// Known names close to `name`, closest first (for "did you mean").
+        similar: Vec<String>,
+    },
     #[error("registry `{registry}` has no release of `{name}` matching `{req}` for `{target}`{}", if available.is_empty() { String::new() } else { format!(" (it has {})", available.join(", ")) })]
     NoMatchingRelease {
         name: String,
@@ -339,6 +346,7 @@ impl Error {
             | Error::NotOurs { .. }
             | Error::Ambiguous { .. }
             | Error::DependencyConflict { .. }
+            | Error::Held { .. }
             | Error::Downgrade { .. } => ExitCode::Conflict,
             Error::Unsigned { .. } | Error::Refused { .. } | Error::BadPackage { .. } => {
                 ExitCode::Unsafe
@@ -399,14 +407,28 @@ impl Error {
                 Some("free some space; `ipkg gc` removes blocks and files nothing installed needs".into())
             }
             (Error::NotInstalled { .. }, _) => Some("see what is installed with `ipkg list`".into()),
+            (Error::Held { name, .. }, _) => Some(format!(
+                "let it move with `ipkg unhold {name}`, or name a version exactly (`ipkg install {name}@X.Y.Z`)"
+            )),
             (Error::Resolve { .. }, _) => Some(
-                "configure a source for names: `kubo-api`, `gateways` or `routers` in config.toml (see docs/network.md)".into(),
+                "name a source: `--gateway URL`, or `kubo-api`, `gateways` or `routers` in `~/.config/ipkg/config.toml` (`ipkg doctor` shows what is configured)".into(),
             ),
             (Error::DnsLinkKeyChanged { domain, .. }, _) => Some(format!(
                 "if the registry really moved to a new key, remove it and add it again: `ipkg registry remove ALIAS` then `ipkg registry add ALIAS {domain}`"
             )),
+            (Error::PackageNotFound { searched, .. }, _) if searched.is_empty() => Some(
+                "no registries yet: add one with `ipkg registry add NAME k51…`".into(),
+            ),
+            (Error::PackageNotFound { similar, .. }, _) if !similar.is_empty() => Some(format!(
+                "did you mean {}?",
+                similar
+                    .iter()
+                    .map(|s| format!("`{s}`"))
+                    .collect::<Vec<_>>()
+                    .join(" or ")
+            )),
             (Error::PackageNotFound { .. }, _) => Some(
-                "check the name, or see the registries ipkg knows with `ipkg registry list`".into(),
+                "look for it with `ipkg search TERM`, or see the registries ipkg knows with `ipkg registry list`".into(),
             ),
             (Error::Ambiguous { name, found }, _) => found
                 .first()
@@ -418,7 +440,7 @@ impl Error {
                 "remove the other command first, or install with another `--bin-dir`".into(),
             ),
             (Error::Downgrade { name, requested, .. }, _) => Some(format!(
-                "going back is explicit: `ipkg switch {name} {requested}`"
+                "going back is explicit: `ipkg install {name}@{requested}`"
             )),
             (Error::VerifyFailed { .. }, _) => Some(
                 "reinstall the package to restore it: `ipkg install --reinstall NAME`".into(),

@@ -8,6 +8,12 @@
 //! midway and no add or import is between writing blocks and pinning their
 //! root. A pinned root with a missing block is reported, not fatal:
 //! everything reachable that is present is kept.
+//!
+//! A subscription's index root keeps the index and the signed statements it
+//! links (DAG-CBOR), not the package trees those name: subscribing to a
+//! registry does not keep every package it lists, and after `remove` the
+//! package's bytes come back. A registry published from here keeps its
+//! packages (they are what it serves).
 
 use std::collections::HashSet;
 use std::fs;
@@ -63,8 +69,15 @@ pub fn gc(layout: &Layout, dry_run: bool) -> Result<GcReport, Error> {
     let store =
         BlockStore::open(layout.blocks_dir()).map_err(|e| Error::io(layout.blocks_dir(), e))?;
     let pins = Pins::open(layout.pins_dir())?;
-    let roots: Vec<Cid> = pins.list()?.into_iter().map(|(c, _)| c).collect();
-    let mut report = gc_store(&store, &roots, dry_run)?;
+    let (mut roots, mut shallow) = (Vec::new(), Vec::new());
+    for (cid, labels) in pins.list()? {
+        if labels.iter().all(|l| l.starts_with("subscription/")) {
+            shallow.push(cid);
+        } else {
+            roots.push(cid);
+        }
+    }
+    let mut report = gc_store_with(&store, &roots, &shallow, dry_run)?;
     report.temporaries_removed += stale;
     report.trees_removed = trees_removed;
     report.files_removed = files_removed;
@@ -136,14 +149,29 @@ fn gc_trees(layout: &Layout, dry_run: bool) -> Result<(usize, usize, u64), Error
 
 /// Collect garbage in `store`, keeping what `roots` reach.
 pub fn gc_store(store: &BlockStore, roots: &[Cid], dry_run: bool) -> Result<GcReport, Error> {
+    gc_store_with(store, roots, &[], dry_run)
+}
+
+/// Collect garbage in `store`, keeping what `roots` reach and, of what
+/// `shallow` roots reach, only the DAG-CBOR blocks (indexes and signed
+/// statements, not the UnixFS trees they name).
+fn gc_store_with(
+    store: &BlockStore,
+    roots: &[Cid],
+    shallow: &[Cid],
+    dry_run: bool,
+) -> Result<GcReport, Error> {
     let mut report = GcReport {
-        roots: roots.len(),
+        roots: roots.len() + shallow.len(),
         ..GcReport::default()
     };
     let mut live: HashSet<String> = HashSet::new();
     let mut corrupt_keys: HashSet<String> = HashSet::new();
-    let mut stack: Vec<Cid> = roots.to_vec();
-    while let Some(cid) = stack.pop() {
+    // The full roots first: a block both reach is then already walked in full.
+    let dag_cbor = crate::content::cid::Codec::DagCbor.code();
+    let mut stack: Vec<(Cid, bool)> = shallow.iter().map(|c| (*c, true)).collect();
+    stack.extend(roots.iter().map(|c| (*c, false)));
+    while let Some((cid, only_cbor)) = stack.pop() {
         if cid.hash().code() == crate::content::cid::IDENTITY {
             continue;
         }
@@ -157,7 +185,12 @@ pub fn gc_store(store: &BlockStore, roots: &[Cid], dry_run: bool) -> Result<GcRe
                 // A block we cannot decode keeps no children alive; it is still
                 // kept itself because a root reaches it.
                 if let Ok(children) = links_of(&cid, &data) {
-                    stack.extend(children);
+                    stack.extend(
+                        children
+                            .into_iter()
+                            .filter(|c| !only_cbor || c.codec() == dag_cbor)
+                            .map(|c| (c, only_cbor)),
+                    );
                 }
             }
             Err(GetError::Missing(_)) => report.missing.push(cid.to_string()),

@@ -29,7 +29,7 @@ use crate::ops::content::car;
 use crate::ops::publish::{self, pack};
 use crate::ops::resolve::fetch::{configured_sources, fetch_dag};
 use crate::ops::resolve::{
-    Candidate, RegistryRef, Resolver, Spec, parse_spec, seed, subscriptions,
+    Candidate, RegistryRef, Resolver, Spec, exact_version, parse_spec, seed, subscriptions,
 };
 
 /// Choices the user made on the command line.
@@ -67,6 +67,10 @@ pub struct Report {
     pub written_bytes: u64,
     /// Pulled in as a dependency.
     pub dependency: bool,
+    /// Why `upgrade` left it behind (`held`, `kept`): the newer release and
+    /// what stands in its way.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
 }
 
 impl Report {
@@ -83,6 +87,7 @@ impl Report {
             fetched_bytes: 0,
             written_bytes: 0,
             dependency: false,
+            reason: None,
         }
     }
 }
@@ -178,6 +183,7 @@ fn with_installer<R>(
         opts,
         reports: Vec::new(),
         in_progress: BTreeSet::new(),
+        requirement: None,
     };
     f(&mut inst)
 }
@@ -190,11 +196,54 @@ struct Installer<'s, 'a> {
     reports: Vec<Report>,
     /// Names being installed further up the dependency chain.
     in_progress: BTreeSet<String>,
+    /// The requirement the user gave for the package being installed
+    /// explicitly (`Some(None)`: none, any version), for its receipt.
+    requirement: Option<Option<String>>,
 }
 
 impl Installer<'_, '_> {
     fn install_spec(&mut self, arg: &str, op: &str, explicit: bool) -> Result<(), Error> {
-        let spec = parse_spec(arg)?;
+        let mut spec = parse_spec(arg)?;
+        if let Spec::Name { name, req, .. } = &spec {
+            let exact = exact_version(req);
+            if explicit && op == "install" {
+                self.requirement =
+                    Some((*req != semver::VersionReq::STAR).then(|| req.to_string()));
+            }
+            if let Some(r) = installed::load(self.s.layout, name)? {
+                let on_disk = exact.as_ref().and_then(|v| r.find_version(v)).cloned();
+                if self.opts.reinstall && (*req == semver::VersionReq::STAR || on_disk.is_some()) {
+                    // `--reinstall NAME` repairs the version on disk (the
+                    // current one, or the one named), it does not upgrade.
+                    let v = match &on_disk {
+                        Some(v) => v,
+                        None => r.current()?,
+                    };
+                    spec = Spec::Cid(match &v.release {
+                        Some(rel) => crate::content::cid::parse(rel)
+                            .map_err(|e| Error::Usage(format!("bad CID in a receipt: {e}")))?,
+                        None => v.package_cid()?,
+                    });
+                } else if let Some(v) = on_disk.filter(|v| v.package != r.current)
+                    && explicit
+                {
+                    // An exact version already on disk: make it current
+                    // (naming it is consent to go back), fetching nothing.
+                    let mut report = switch_installed(self.s, &r, &v, "switch", self.opts)?;
+                    if !self.opts.dry_run
+                        && let Some(req) = self.requirement.take()
+                    {
+                        let mut r = installed::load(self.s.layout, name)?.unwrap_or(r);
+                        r.requirement = req;
+                        r.explicit = true;
+                        installed::store(self.s.layout, name, Some(&r))?;
+                    }
+                    report.dependency = false;
+                    self.reports.push(report);
+                    return Ok(());
+                }
+            }
+        }
         let candidate = match &spec {
             Spec::Dir(dir) => self.pack_dir(dir, arg)?,
             other => self.resolver.resolve(other, arg)?,
@@ -220,15 +269,39 @@ impl Installer<'_, '_> {
             successions: Vec::new(),
             car: None,
             shown: shown.to_owned(),
+            exact: true,
+            yanked: false,
         })
     }
 
     fn install_candidate(&mut self, c: Candidate, op: &str, explicit: bool) -> Result<(), Error> {
         let ui = self.s.ui;
+        let requirement = if explicit {
+            self.requirement.take()
+        } else {
+            None
+        };
         self.consent(&c, "Install")?;
+        if c.yanked {
+            ui.warn(&format!(
+                "`{}` is yanked from `{}`; installing it because it was named exactly",
+                c.shown,
+                c.registry.as_deref().unwrap_or("its registry")
+            ));
+        }
         let cache = unpack::BlockCache::new(&self.s.store);
-        let (scanned, fetched) = self.fetch_and_scan(&c, &cache)?;
-        let m = &scanned.manifest;
+        // A dry run (and the plan shown before asking) reads the index, the
+        // package's root node and its manifest, in memory: nothing of the
+        // package is downloaded into the store.
+        let (scanned, fetched, planned) = if self.opts.dry_run {
+            let (m, size) = self.plan(&c)?;
+            (None, size, m)
+        } else {
+            let (scanned, fetched) = self.fetch_and_scan(&c, &cache)?;
+            let m = scanned.manifest.clone();
+            (Some(scanned), fetched, m)
+        };
+        let m = &planned;
         let name = m.package.name.clone();
         let version = m.package.version.clone();
         let existing = installed::load(self.s.layout, &name)?;
@@ -242,16 +315,33 @@ impl Installer<'_, '_> {
         {
             self.reports
                 .push(report(&c, m, "unchanged", None, 0, 0, !explicit));
-            if explicit && !r.explicit && !self.opts.dry_run {
+            let changed = (explicit && !r.explicit)
+                || requirement.as_ref().is_some_and(|q| *q != r.requirement);
+            if changed && !self.opts.dry_run {
                 let mut r = r.clone();
-                r.explicit = true;
+                r.explicit |= explicit;
+                if let Some(q) = requirement {
+                    r.requirement = q;
+                }
                 installed::store(self.s.layout, &name, Some(&r))?;
             }
             return Ok(());
         }
+        if let Some(r) = &existing
+            && r.held
+            && r.current != c.package.to_string()
+            && !(c.exact && explicit)
+            && !self.opts.allow_downgrade
+        {
+            return Err(Error::Held {
+                name,
+                version: from_version.map(|v| v.to_string()).unwrap_or_default(),
+            });
+        }
         if let Some(from) = &from_version
             && &version < from
             && !self.opts.allow_downgrade
+            && !(c.exact && explicit)
         {
             return Err(Error::Downgrade {
                 name,
@@ -278,8 +368,12 @@ impl Installer<'_, '_> {
         {
             warn_shadowing(self.s.layout, &l.command, ui);
         }
+        let reinstalling = existing
+            .as_ref()
+            .is_some_and(|r| r.current == c.package.to_string());
         let action = match (&from_version, op) {
             (None, _) => "installed",
+            (Some(_), _) if reinstalling => "reinstalled",
             (Some(_), "switch") => "switched",
             (Some(from), _) if &version > from => "upgraded",
             (Some(_), _) => "switched",
@@ -296,6 +390,9 @@ impl Installer<'_, '_> {
             ));
             return Ok(());
         }
+        let Some(scanned) = scanned else {
+            return Err(Error::Usage("nothing was fetched to install".into()));
+        };
 
         ui.status(
             "Unpacking",
@@ -331,6 +428,8 @@ impl Installer<'_, '_> {
             previous: None,
             publisher: None,
             explicit,
+            requirement: None,
+            held: false,
             versions: BTreeMap::new(),
             history: Vec::new(),
         });
@@ -352,11 +451,16 @@ impl Installer<'_, '_> {
                     .collect(),
             },
         );
-        if let Some(r) = &existing {
+        if let Some(r) = &existing
+            && !reinstalling
+        {
             receipt.previous = Some(r.current.clone());
         }
         receipt.current = cid.clone();
         receipt.explicit |= explicit;
+        if let Some(q) = requirement {
+            receipt.requirement = q;
+        }
         if let Some(p) = &c.publisher {
             receipt.publisher = Some(p.clone());
         }
@@ -400,6 +504,7 @@ impl Installer<'_, '_> {
         }
         let verb = match action {
             "installed" => "Installed",
+            "reinstalled" => "Reinstalled",
             "upgraded" => "Upgraded",
             _ => "Switched",
         };
@@ -446,6 +551,32 @@ impl Installer<'_, '_> {
         Ok(())
     }
 
+    /// What a plan needs of a package without downloading it: its manifest
+    /// and the bytes a download would bring (0 when the store has them all),
+    /// from the root node's link sizes (UnixFS `Tsize`). Only the root block
+    /// and the manifest's blocks are read, in memory, never stored.
+    fn plan(&self, c: &Candidate) -> Result<(Manifest, u64), Error> {
+        let car = c.car.as_ref().map(|p| CarSource { path: p.clone() });
+        let mut sources: Vec<&dyn BlockSource> = Vec::new();
+        if let Some(car) = &car {
+            sources.push(car);
+        }
+        sources.extend(self.sources.iter().copied());
+        let peek = Peek {
+            store: &self.s.store,
+            sources: &sources,
+        };
+        let in_store = car::first_missing(&self.s.store, &c.package)?.is_none();
+        let size = if in_store {
+            0
+        } else {
+            dag_size(&peek, &c.package)?
+        };
+        let m = unpack::peek_manifest(&peek, &c.package)?;
+        check_candidate(c, &m, &self.resolver.target)?;
+        Ok((m, size))
+    }
+
     /// Fetch the package (and its release statement) into the store, then
     /// read and check it. Returns the bytes fetched.
     fn fetch_and_scan(
@@ -459,16 +590,38 @@ impl Installer<'_, '_> {
             sources.push(car);
         }
         sources.extend(self.sources.iter().copied());
-        let shown = match (&c.name, &c.version) {
-            (Some(n), Some(v)) => format!("{n} {v} ({})", short_cid(&c.package)),
-            _ => c.package.to_string(),
+        let shown_with = |size: Option<u64>| {
+            let size = size
+                .map(|t| format!(", {}", human_bytes(t)))
+                .unwrap_or_default();
+            match (&c.name, &c.version) {
+                (Some(n), Some(v)) => format!("{n} {v} ({}{size})", short_cid(&c.package)),
+                _ => match size.strip_prefix(", ") {
+                    Some(size) => format!("{} ({size})", c.package),
+                    None => c.package.to_string(),
+                },
+            }
         };
-        self.s.ui.status("Fetching", &shown);
         // Walking the DAG through `blocks` (the install's cache) keeps what a
         // warm install reads here for the scan and the unpacking.
         let stats = if car::first_missing(blocks, &c.package)?.is_some() {
-            fetch_dag(&self.s.store, &sources, &c.package, self.s.ui.progress())?
+            // The total for the progress bar: the root node's link sizes.
+            let total = dag_size(
+                &Peek {
+                    store: &self.s.store,
+                    sources: &sources,
+                },
+                &c.package,
+            )
+            .ok();
+            self.s.ui.status("Fetching", &shown_with(total));
+            let progress = WithTotal {
+                inner: self.s.ui.progress(),
+                total,
+            };
+            fetch_dag(&self.s.store, &sources, &c.package, &progress)?
         } else {
+            self.s.ui.status("Fetching", &shown_with(None));
             crate::sources::FetchStats::default()
         };
         if let Some(release) = c.release
@@ -477,40 +630,7 @@ impl Installer<'_, '_> {
             fetch_dag(&self.s.store, &sources, &release, self.s.ui.progress())?;
         }
         let scanned = unpack::scan(blocks, &c.package)?;
-        let m = &scanned.manifest;
-        if let Some(n) = &c.name
-            && n != &m.package.name
-        {
-            return Err(Error::NotAPackage {
-                cid: c.package,
-                reason: format!(
-                    "its release says it is `{n}`, its manifest says `{}`",
-                    m.package.name
-                ),
-            });
-        }
-        if let Some(v) = &c.version
-            && v != &m.package.version
-        {
-            return Err(Error::NotAPackage {
-                cid: c.package,
-                reason: format!(
-                    "its release says version {v}, its manifest says {}",
-                    m.package.version
-                ),
-            });
-        }
-        let target = &self.resolver.target;
-        if !m.supports_target(target) {
-            return Err(Error::Refused {
-                message: format!(
-                    "`{}` {} is built for {}, not for this machine ({target})",
-                    m.package.name,
-                    m.package.version,
-                    m.package.targets.join(", ")
-                ),
-            });
-        }
+        check_candidate(c, &scanned.manifest, &self.resolver.target)?;
         Ok((scanned, stats.bytes))
     }
 
@@ -579,6 +699,104 @@ impl Installer<'_, '_> {
     }
 }
 
+/// The manifest must agree with what the release says it is, and suit this
+/// machine.
+fn check_candidate(c: &Candidate, m: &Manifest, target: &str) -> Result<(), Error> {
+    if let Some(n) = &c.name
+        && n != &m.package.name
+    {
+        return Err(Error::NotAPackage {
+            cid: c.package,
+            reason: format!(
+                "its release says it is `{n}`, its manifest says `{}`",
+                m.package.name
+            ),
+        });
+    }
+    if let Some(v) = &c.version
+        && v != &m.package.version
+    {
+        return Err(Error::NotAPackage {
+            cid: c.package,
+            reason: format!(
+                "its release says version {v}, its manifest says {}",
+                m.package.version
+            ),
+        });
+    }
+    if !m.supports_target(target) {
+        return Err(Error::Refused {
+            message: format!(
+                "`{}` {} is built for {}, not for this machine ({target})",
+                m.package.name,
+                m.package.version,
+                m.package.targets.join(", ")
+            ),
+        });
+    }
+    Ok(())
+}
+
+/// Blocks from the store, or else from the sources, kept in memory only: a
+/// plan reads a package's root and manifest without storing anything.
+struct Peek<'a> {
+    store: &'a BlockStore,
+    sources: &'a [&'a dyn BlockSource],
+}
+
+impl crate::content::BlockGet for Peek<'_> {
+    fn get_block(&self, cid: &Cid) -> Result<Vec<u8>, crate::content::GetError> {
+        if let Ok(b) = crate::content::BlockGet::get_block(self.store, cid) {
+            return Ok(b);
+        }
+        self.sources
+            .iter()
+            .find_map(|s| s.block(cid).ok())
+            .ok_or(crate::content::GetError::Missing(*cid))
+    }
+}
+
+/// The bytes of the DAG under `root` as its root node declares them: the
+/// root block plus its links' cumulative sizes (`Tsize`).
+fn dag_size(get: &dyn crate::content::BlockGet, root: &Cid) -> Result<u64, Error> {
+    let bytes = get.get_block(root)?;
+    if root.codec() != crate::content::cid::Codec::DagPb.code() {
+        return Ok(bytes.len() as u64);
+    }
+    let node = crate::content::dagpb::PbNode::decode(&bytes).map_err(|e| Error::NotAPackage {
+        cid: *root,
+        reason: e.to_string(),
+    })?;
+    Ok(bytes.len() as u64 + node.links.iter().filter_map(|l| l.tsize).sum::<u64>())
+}
+
+/// A [`crate::ops::Progress`] that knows the total a step's caller does not.
+struct WithTotal<'a> {
+    inner: &'a dyn crate::ops::Progress,
+    total: Option<u64>,
+}
+
+impl crate::ops::Progress for WithTotal<'_> {
+    fn start(&self, what: &str, total: Option<u64>) {
+        self.inner.start(what, total.or(self.total));
+    }
+    fn advance(&self, n: u64) {
+        self.inner.advance(n);
+    }
+    fn finish(&self) {
+        self.inner.finish();
+    }
+    fn warn(&self, message: &str) {
+        self.inner.warn(message);
+    }
+}
+
+/// Bytes as a short human string (`12.40 MiB`): the one size format,
+/// the same the progress bars print.
+pub fn human_bytes(n: u64) -> String {
+    indicatif::HumanBytes(n).to_string()
+}
+
 fn is_installed_anywhere(existing: Option<&Receipt>, cid: &Cid) -> bool {
     existing.is_some_and(|r| r.versions.contains_key(&cid.to_string()))
 }
@@ -603,6 +821,7 @@ fn report(
         fetched_bytes: fetched,
         written_bytes: written,
         dependency,
+        reason: None,
     }
 }
 
@@ -611,6 +830,7 @@ fn verb_of(action: &str) -> &str {
         "installed" => "install",
         "upgraded" => "upgrade",
         "switched" => "switch",
+        "reinstalled" => "reinstall",
         other => other,
     }
 }
@@ -1076,7 +1296,10 @@ fn tree_in_use(layout: &Layout, cid: &Cid) -> Result<bool, Error> {
 }
 
 /// `ipkg upgrade [NAME…]`: the newest release of each (or every) package
-/// installed from a registry, never a lower version than the current one.
+/// installed from a registry that the requirement it was installed with and
+/// every installed dependent's requirement allow, never a lower version than
+/// the current one. Held packages stay. What is left behind is reported with
+/// the reason (action `held` or `kept`).
 pub fn upgrade(
     layout: &Layout,
     names: &[String],
@@ -1098,6 +1321,7 @@ pub fn upgrade(
         .into_iter()
         .filter(|r| !damaged.contains(&r.name))
         .collect();
+    let everything = installed::list(layout)?;
     let opts = Options {
         allow_downgrade: false,
         ..opts.clone()
@@ -1114,19 +1338,92 @@ pub fn upgrade(
                 }
                 continue;
             };
-            let spec = Spec::Name {
-                registry: Some(RegistryRef::Alias(registry)),
+            let spec_with = |req: semver::VersionReq| Spec::Name {
+                registry: Some(RegistryRef::Alias(registry.clone())),
                 name: r.name.clone(),
-                req: semver::VersionReq::STAR,
+                req,
             };
-            let candidate = inst.resolver.resolve(&spec, &r.name)?;
-            let newer = candidate
-                .version
+            let newest = inst
+                .resolver
+                .resolve(&spec_with(semver::VersionReq::STAR), &r.name)?;
+            let newest_version = newest.version.clone();
+            let left = |reason: String, action: &str| {
+                let mut rep = Report::of(&r.name, &current, action);
+                rep.dependency = !r.explicit;
+                rep.reason = Some(reason);
+                rep
+            };
+            let newer_exists = newest_version
                 .as_ref()
                 .is_some_and(|v| v > &current.version);
-            if newer {
-                inst.install_candidate(candidate, "upgrade", r.explicit)?;
+            if r.held {
+                if let Some(v) = newest_version.as_ref().filter(|_| newer_exists) {
+                    let why = format!("{v} is available; held (`ipkg unhold {}`)", r.name);
+                    ui.status("Held", &format!("{} {} ({why})", r.name, current.version));
+                    inst.reports.push(left(why, "held"));
+                } else {
+                    inst.reports.push(left("held".into(), "held"));
+                }
+                continue;
+            }
+            // What stands in the way: the install-time requirement and each
+            // dependent's.
+            let mut limits: Vec<(String, semver::VersionReq)> = Vec::new();
+            if let Some(q) = &r.requirement
+                && let Ok(req) = semver::VersionReq::parse(q)
+            {
+                limits.push((format!("it was installed as `{}@{q}`", r.name), req));
+            }
+            for d in &everything {
+                if d.name == r.name {
+                    continue;
+                }
+                if let Ok(v) = d.current()
+                    && let Some(q) = v.dependencies.get(&r.name)
+                    && let Ok(req) = semver::VersionReq::parse(q)
+                {
+                    limits.push((format!("`{}` {} needs {q}", d.name, v.version), req));
+                }
+            }
+            let allowed = semver::VersionReq {
+                comparators: limits
+                    .iter()
+                    .flat_map(|(_, q)| q.comparators.iter().cloned())
+                    .collect(),
+            };
+            let chosen = if limits.is_empty() {
+                Some(newest)
             } else {
+                inst.resolver
+                    .resolve(&spec_with(allowed.clone()), &r.name)
+                    .ok()
+            };
+            let chosen_newer = chosen
+                .as_ref()
+                .and_then(|c| c.version.as_ref())
+                .is_some_and(|v| v > &current.version);
+            let went_to = chosen
+                .as_ref()
+                .and_then(|c| c.version.clone())
+                .filter(|_| chosen_newer)
+                .unwrap_or_else(|| current.version.clone());
+            if let Some(c) = chosen.filter(|_| chosen_newer) {
+                inst.install_candidate(c, "upgrade", r.explicit)?;
+            }
+            if let Some(v) = newest_version.filter(|v| v > &went_to) {
+                let blocking: Vec<&str> = limits
+                    .iter()
+                    .filter(|(_, q)| !q.matches(&v))
+                    .map(|(why, _)| why.as_str())
+                    .collect();
+                let why = format!("{v} is available; {}", blocking.join(", "));
+                ui.status("Kept", &format!("{} {went_to} ({why})", r.name));
+                if !chosen_newer {
+                    inst.reports.push(left(why, "kept"));
+                } else if let Some(last) = inst.reports.last_mut() {
+                    last.reason = Some(why);
+                }
+            } else if !chosen_newer {
                 let mut unchanged = Report::of(&r.name, &current, "unchanged");
                 unchanged.dependency = !r.explicit;
                 inst.reports.push(unchanged);
@@ -1134,6 +1431,21 @@ pub fn upgrade(
         }
         Ok(std::mem::take(&mut inst.reports))
     })
+}
+
+/// `ipkg hold NAME` (`held = true`) and `ipkg unhold NAME`: whether
+/// `upgrade` leaves the package where it is. Returns whether it changed.
+pub fn set_held(layout: &Layout, name: &str, held: bool, ui: &dyn Ui) -> Result<bool, Error> {
+    let _session = Session::open(layout, ui)?;
+    let mut r = installed::load(layout, name)?.ok_or_else(|| Error::NotInstalled {
+        name: name.to_owned(),
+    })?;
+    if r.held == held {
+        return Ok(false);
+    }
+    r.held = held;
+    installed::store(layout, name, Some(&r))?;
+    Ok(true)
 }
 
 /// A program ready to run: its package tree and the file to execute.

@@ -90,6 +90,13 @@ pub struct Receipt {
     pub publisher: Option<String>,
     /// Whether the user asked for it (not only pulled in as a dependency).
     pub explicit: bool,
+    /// The requirement the user installed it with (`=1.2.3`, `^1.2`);
+    /// `upgrade` stays within it. None: any version.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requirement: Option<String>,
+    /// `ipkg hold NAME`: `upgrade` leaves it where it is.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub held: bool,
     /// Every version on disk, by package CID.
     pub versions: BTreeMap<String, InstalledVersion>,
     #[serde(default)]

@@ -141,12 +141,12 @@ pub struct Which {
 pub fn which(layout: &Layout, cmd: &str) -> Result<Which, Error> {
     let _lock = PrefixLock::shared(layout)?;
     let link = layout.bin_dir.join(cmd);
-    let not_found = || Error::PackageNotFound {
-        name: cmd.to_owned(),
-        searched: vec![format!(
-            "the commands ipkg linked into `{}`",
+    let not_found = || Error::NoCommand {
+        program: cmd.to_owned(),
+        reason: format!(
+            "no installed package provides this command in `{}`",
             layout.bin_dir.display()
-        )],
+        ),
     };
     let target = std::fs::read_link(&link).map_err(|_| not_found())?;
     let rest = target
@@ -205,4 +205,169 @@ pub fn available(layout: &Layout, name: &str) -> Result<Vec<Available>, Error> {
         }
     }
     Ok(out)
+}
+
+/// One row of `ipkg outdated`: an installed package a cached index offers
+/// a newer release of.
+#[derive(Debug, Clone, Serialize)]
+pub struct Outdated {
+    pub name: String,
+    pub version: String,
+    /// The newest release the cached index lists for this machine.
+    pub latest: String,
+    pub registry: String,
+    pub held: bool,
+    /// The requirement it was installed with, if any.
+    pub requirement: Option<String>,
+}
+
+/// `ipkg outdated`: installed packages with a newer release in the indexes
+/// already on disk. Nothing is fetched (`ipkg update` refreshes them).
+pub fn outdated(layout: &Layout) -> Result<Vec<Outdated>, Error> {
+    let _lock = PrefixLock::shared(layout)?;
+    let store = crate::sources::store::BlockStore::open(layout.blocks_dir())
+        .map_err(|e| Error::io(layout.blocks_dir(), e))?;
+    let registries = crate::ops::resolve::known_registries(layout, &store, &[])?;
+    let target = crate::ops::resolve::host_target();
+    let mut out = Vec::new();
+    for r in installed::list(layout)? {
+        let cur = r.current()?;
+        let Some(alias) = &cur.registry else { continue };
+        let Some(doc) = registries
+            .iter()
+            .find(|k| &k.alias == alias)
+            .and_then(|k| k.index.package(&r.name))
+        else {
+            continue;
+        };
+        if let Some(latest) = doc.latest(&semver::VersionReq::STAR, &target)
+            && latest.version > cur.version
+        {
+            out.push(Outdated {
+                name: r.name.clone(),
+                version: cur.version.to_string(),
+                latest: latest.version.to_string(),
+                registry: alias.clone(),
+                held: r.held,
+                requirement: r.requirement.clone(),
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// One hit of `ipkg search`.
+#[derive(Debug, Clone, Serialize)]
+pub struct Found {
+    pub name: String,
+    /// The newest release for this machine, if any is not yanked.
+    pub version: Option<String>,
+    pub registry: String,
+    pub description: String,
+    pub commands: Vec<String>,
+}
+
+/// `ipkg search [TERM]`: packages in the verified indexes on disk whose
+/// name, description or commands contain `term` (any case); every package
+/// without one. Nothing is fetched.
+pub fn search(layout: &Layout, term: Option<&str>) -> Result<Vec<Found>, Error> {
+    let store = crate::sources::store::BlockStore::open(layout.blocks_dir())
+        .map_err(|e| Error::io(layout.blocks_dir(), e))?;
+    let target = crate::ops::resolve::host_target();
+    let term = term.map(str::to_lowercase);
+    let mut out = Vec::new();
+    for reg in crate::ops::resolve::known_registries(layout, &store, &[])? {
+        for doc in reg.index.packages().values() {
+            let hit = term.as_deref().is_none_or(|t| {
+                doc.name.to_lowercase().contains(t)
+                    || doc.description.to_lowercase().contains(t)
+                    || doc.commands.iter().any(|c| c.to_lowercase().contains(t))
+            });
+            if hit {
+                out.push(Found {
+                    name: doc.name.clone(),
+                    version: doc
+                        .latest(&semver::VersionReq::STAR, &target)
+                        .map(|e| e.version.to_string()),
+                    registry: reg.alias.clone(),
+                    description: doc.description.clone(),
+                    commands: doc.commands.clone(),
+                });
+            }
+        }
+    }
+    out.sort_by(|a, b| (&a.name, &a.registry).cmp(&(&b.name, &b.registry)));
+    Ok(out)
+}
+
+/// What `ipkg registry show` tells about one registry.
+#[derive(Debug, Clone, Serialize)]
+pub struct RegistryShown {
+    pub name: String,
+    /// `published` (from here) or `subscribed`.
+    pub kind: String,
+    pub ipns: String,
+    pub sequence: u64,
+    /// When the index was signed and when it expires (Unix seconds).
+    pub signed: Option<i64>,
+    pub expires: Option<i64>,
+    pub packages: Vec<ShownPackage>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ShownPackage {
+    pub name: String,
+    pub publisher: String,
+    pub description: String,
+    /// `VERSION (TARGET)`, with ` yanked` after yanked ones.
+    pub releases: Vec<String>,
+}
+
+/// `ipkg registry show NAME`: from the index on disk only.
+pub fn registry_show(layout: &Layout, name: &str) -> Result<RegistryShown, Error> {
+    let store = crate::sources::store::BlockStore::open(layout.blocks_dir())
+        .map_err(|e| Error::io(layout.blocks_dir(), e))?;
+    let (kind, ipns, root, index) =
+        if let Ok(reg) = crate::ops::publish::registry::Registry::open(layout, name) {
+            let index = reg.load_index(&store)?;
+            (
+                "published",
+                reg.state.ipns.clone(),
+                reg.root_cid()?,
+                Some(index),
+            )
+        } else {
+            let sub = crate::ops::resolve::subscriptions::open(layout, name)?;
+            let index = sub.load_index(&store)?;
+            ("subscribed", sub.state.ipns.clone(), sub.root_cid()?, index)
+        };
+    let root = root
+        .and_then(|cid| store.get(&cid).ok())
+        .and_then(|b| crate::trust::index::SignedIndex::decode(&b).ok());
+    let packages = index
+        .iter()
+        .flat_map(|i| i.packages().values())
+        .map(|doc| ShownPackage {
+            name: doc.name.clone(),
+            publisher: doc.publisher.clone(),
+            description: doc.description.clone(),
+            releases: doc
+                .releases
+                .iter()
+                .map(|r| {
+                    let y = if r.yanked { " yanked" } else { "" };
+                    format!("{} ({}){y}", r.version, r.target)
+                })
+                .collect(),
+        })
+        .collect();
+    Ok(RegistryShown {
+        name: name.to_owned(),
+        kind: kind.to_owned(),
+        ipns,
+        sequence: root.as_ref().map_or(0, |r| r.root().sequence),
+        signed: root.as_ref().map(|r| r.root().time),
+        expires: root.as_ref().map(|r| r.root().expires),
+        packages,
+    })
 }

@@ -139,6 +139,28 @@ pub fn scan(blocks: &dyn BlockGet, cid: &Cid) -> Result<Scanned, Error> {
     })
 }
 
+/// The manifest of the package at `root`, reading only the blocks on the
+/// way to it (for a plan: nothing else of the package is needed).
+pub fn peek_manifest(blocks: &dyn BlockGet, root: &Cid) -> Result<Manifest, Error> {
+    let Some(found) = reader::lookup(&blocks, root, MANIFEST)? else {
+        return Err(Error::NotAPackage {
+            cid: *root,
+            reason: format!("it has no `{MANIFEST}`"),
+        });
+    };
+    let cid = found.cid;
+    let st = reader::stat(&blocks, &cid)?;
+    let entry = Entry {
+        path: MANIFEST.to_owned(),
+        cid,
+        kind: st.kind,
+        size: st.size,
+        executable: false,
+        target: None,
+    };
+    read_manifest(blocks, root, std::slice::from_ref(&entry))
+}
+
 fn read_manifest(blocks: &dyn BlockGet, root: &Cid, entries: &[Entry]) -> Result<Manifest, Error> {
     let Some(entry) = entries.iter().find(|e| e.path == MANIFEST) else {
         return Err(Error::NotAPackage {

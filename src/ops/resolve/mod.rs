@@ -27,8 +27,9 @@
 //! | `./dir` | a package directory on disk, packed into the store |
 //! | `./file.car` | a CAR file holding a release statement or a package tree |
 //!
-//! A version requirement (`@^1.2`, `@=1.2.3`, `@1.2` = `^1.2`) may follow a
-//! name. Only a release listed in a registry's signed index is *vouched for*;
+//! A version may follow a name: `@1.2.3` (or `@=1.2.3`) is exactly that
+//! version, as in `cargo install`, npm and uv; `@^1.2`, `@~1.2`, `@>=1, <2`
+//! and `@1.2` (= `^1.2`) are requirements. Only a release listed in a registry's signed index is *vouched for*;
 //! anything else needs the user's consent (`--allow-unsigned` or a yes).
 
 use std::path::{Path, PathBuf};
@@ -171,9 +172,32 @@ fn check_name(name: &str) -> Result<(), String> {
     crate::trust::manifest::check_package_name(name)
 }
 
-/// `1.2` means `^1.2` (as in Cargo); `=1.2.3`, `>=1, <2`, `*` as written.
+/// A full version `1.2.3` means exactly it (`=1.2.3`), as `cargo install
+/// x@1.2.3` does; `1.2` means `^1.2` (as in Cargo); `^1.2`, `~1.2`, `>=1, <2`,
+/// `*` as written.
 pub fn parse_req(text: &str) -> Result<semver::VersionReq, String> {
+    if let Ok(v) = semver::Version::parse(text.trim()) {
+        return semver::VersionReq::parse(&format!("={v}"))
+            .map_err(|e| format!("bad version `{text}`: {e}"));
+    }
     semver::VersionReq::parse(text).map_err(|e| format!("bad version requirement `{text}`: {e}"))
+}
+
+/// The one version `req` names exactly (`=1.2.3`), if it is that.
+pub fn exact_version(req: &semver::VersionReq) -> Option<semver::Version> {
+    let [c] = req.comparators.as_slice() else {
+        return None;
+    };
+    if c.op != semver::Op::Exact {
+        return None;
+    }
+    Some(semver::Version {
+        major: c.major,
+        minor: c.minor?,
+        patch: c.patch?,
+        pre: c.pre.clone(),
+        build: semver::BuildMetadata::EMPTY,
+    })
 }
 
 /// The platform packages must support here (`x86_64-linux`).
@@ -256,6 +280,11 @@ pub struct Candidate {
     pub car: Option<PathBuf>,
     /// What the user typed, for messages.
     pub shown: String,
+    /// The user named this very release (an exact version or a CID): consent
+    /// to go back to it, and to a yanked one.
+    pub exact: bool,
+    /// Its registry has yanked it.
+    pub yanked: bool,
 }
 
 impl Candidate {
@@ -298,21 +327,33 @@ impl<'a> Resolver<'a> {
                 req,
             } => {
                 let (reg, doc) = self.find_package(registry.as_ref(), name)?;
-                let entry =
-                    doc.latest(req, &self.target)
-                        .ok_or_else(|| Error::NoMatchingRelease {
-                            name: name.clone(),
-                            req: req.to_string(),
-                            target: self.target.clone(),
-                            registry: reg.alias.clone(),
-                            available: doc
-                                .releases
-                                .iter()
-                                .filter(|r| !r.yanked)
-                                .map(|r| format!("{} ({})", r.version, r.target))
-                                .collect(),
-                        })?;
-                self.candidate(reg, doc, entry, shown)
+                let exact = exact_version(req);
+                // An exact version may name a yanked release: it still
+                // installs, with a warning (spec/manifest.md §8).
+                let yanked = exact.as_ref().and_then(|v| {
+                    doc.releases.iter().find(|r| {
+                        r.yanked
+                            && &r.version == v
+                            && (r.target == self.target || r.target == "any")
+                    })
+                });
+                let entry = doc.latest(req, &self.target).or(yanked).ok_or_else(|| {
+                    Error::NoMatchingRelease {
+                        name: name.clone(),
+                        req: req.to_string(),
+                        target: self.target.clone(),
+                        registry: reg.alias.clone(),
+                        available: doc
+                            .releases
+                            .iter()
+                            .filter(|r| !r.yanked)
+                            .map(|r| format!("{} ({})", r.version, r.target))
+                            .collect(),
+                    }
+                })?;
+                let mut c = self.candidate(reg, doc, entry, shown)?;
+                c.exact = exact.is_some();
+                Ok(c)
             }
             Spec::Cid(cid) => self.by_cid(cid, None, shown),
             Spec::Car(path) => {
@@ -375,6 +416,10 @@ impl<'a> Resolver<'a> {
             [] => Err(Error::PackageNotFound {
                 name: name.to_owned(),
                 searched: matching.iter().map(|r| format!("`{}`", r.alias)).collect(),
+                similar: similar_names(
+                    name,
+                    matching.iter().flat_map(|r| r.index.packages().keys()),
+                ),
             }),
             many => Err(Error::Ambiguous {
                 name: name.to_owned(),
@@ -413,10 +458,13 @@ impl<'a> Resolver<'a> {
             successions: registry::successions(self.store, doc)?,
             car: None,
             shown: shown.to_owned(),
+            exact: false,
+            yanked: entry.yanked,
         })
     }
 
-    /// A block from the store, or else from the sources.
+    /// A block from the store, or else from the sources. Not stored: a
+    /// dry run stores nothing; an install fetches the statement it keeps.
     fn block(&self, cid: &Cid) -> Result<Vec<u8>, Error> {
         if let Ok(b) = self.store.get(cid) {
             return Ok(b);
@@ -430,7 +478,6 @@ impl<'a> Resolver<'a> {
         for s in sources {
             match s.block(cid) {
                 Ok(b) => {
-                    let _ = self.store.put(cid, &b);
                     return Ok(b);
                 }
                 Err(e) => attempts.push((s.describe(), e.to_string())),
@@ -453,11 +500,9 @@ impl<'a> Resolver<'a> {
                     .iter()
                     .find(|e| e.release == *cid || e.package == *cid)
                 {
-                    if entry.yanked {
-                        continue;
-                    }
                     let mut c = self.candidate(reg, doc, entry, shown)?;
                     c.car = car;
+                    c.exact = true;
                     return Ok(c);
                 }
             }
@@ -472,6 +517,8 @@ impl<'a> Resolver<'a> {
             successions: Vec::new(),
             car: car.clone(),
             shown: shown.to_owned(),
+            exact: true,
+            yanked: false,
         };
         if cid.codec() == Codec::DagCbor.code() {
             // A release statement nobody vouches for: its signature still
@@ -496,6 +543,19 @@ impl<'a> Resolver<'a> {
         }
         Ok(candidate)
     }
+}
+
+/// Names within a small edit distance of `name` (a typo, a missing
+/// letter), closest first, at most three.
+pub fn similar_names<'n>(name: &str, known: impl Iterator<Item = &'n String>) -> Vec<String> {
+    let limit = (name.chars().count() / 3).clamp(1, 3);
+    let mut close: Vec<(usize, String)> = known
+        .map(|k| (strsim::damerau_levenshtein(name, k), k.clone()))
+        .filter(|(d, _)| *d <= limit)
+        .collect();
+    close.sort();
+    close.dedup_by(|a, b| a.1 == b.1);
+    close.into_iter().take(3).map(|(_, k)| k).collect()
 }
 
 /// The roots a CAR file names.
