@@ -70,6 +70,7 @@ pub mod installed;
 pub mod journal;
 pub mod keystore;
 pub mod lock;
+pub mod mount;
 pub mod names;
 pub mod pack;
 pub mod pins;
