@@ -6,7 +6,7 @@
 #
 # Builds `cargo build --release` (or uses IPKG_BIN), writes a command index of
 # BENCH_COMMANDS entries through the same code as `ipkg update` (the hidden
-# `ipkg update --commands-from LIST`: `ops::cmdindex::write`), then measures
+# `ipkg update --commands-from LIST`: `ops::cnf::cmdindex::write`), then measures
 # the wall time of one process run, median of BENCH_RUNS, for:
 #   - ipkg miss: `ipkg command-not-found zzqx-no-such-command`
 #   - ipkg hit:  `ipkg command-not-found xmr` (stdin not a terminal, so the

@@ -47,13 +47,13 @@ fn main() {
 
     // A refresh of every subscription: the IPNS record from each source,
     // then only blocks that changed (none here).
-    let net = ipkg::ops::fetch::configured_sources(&layout).expect("sources");
+    let net = ipkg::ops::resolve::fetch::configured_sources(&layout).expect("sources");
     let sources: Vec<&dyn BlockSource> = net.iter().map(|s| s.as_ref()).collect();
     let mut refresh = Vec::new();
     let mut registries = 0;
     for _ in 0..runs.min(10) {
         let t = Instant::now();
-        let r = ipkg::ops::subscriptions::refresh_all(&layout, &store, &sources, &|_| {})
+        let r = ipkg::ops::resolve::subscriptions::refresh_all(&layout, &store, &sources, &|_| {})
             .expect("refresh");
         refresh.push(t.elapsed().as_secs_f64() * 1000.0);
         registries = r.len();

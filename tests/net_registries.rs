@@ -271,7 +271,7 @@ fn a_rolled_back_index_is_refused() {
     env.ipkg(["registry", "add", "alice", &ipns]).success();
 
     // Sign a record with sequence 9 pointing at the sequence-1 index.
-    let keys = ipkg::ops::keystore::KeyStore::at(publisher.config.join("ipkg/keys"));
+    let keys = ipkg::ops::publish::keystore::KeyStore::at(publisher.config.join("ipkg/keys"));
     let key = keys.load("alice").expect("the publisher's key");
     let rec = ipkg::names::ipns::Record::create(
         &key,

@@ -3,8 +3,8 @@
 
 #![no_main]
 
-use ipkg::content::car::CarReader;
-use ipkg::content::cid;
+use ipkg_content::car::CarReader;
+use ipkg_content::cid;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

@@ -7,10 +7,10 @@
 use std::collections::HashMap;
 use std::io::Read;
 
-use ipkg::content::cid::{Codec, cid_of};
-use ipkg::content::dagpb::PbNode;
-use ipkg::content::reader;
-use ipkg::content::unixfs::Data;
+use ipkg_content::cid::{Codec, cid_of};
+use ipkg_content::dagpb::PbNode;
+use ipkg_content::reader;
+use ipkg_content::unixfs::Data;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|bytes: &[u8]| {

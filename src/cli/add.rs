@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use crate::content::NullSink;
 use crate::content::profile::{Profile, parse_chunker};
-use crate::ops::add::{AddOptions, ModePolicy, add_path_listing, total_size};
+use crate::ops::content::add::{AddOptions, ModePolicy, add_path_listing, total_size};
 use crate::ops::pins::Pins;
 use crate::ops::{Error, NoProgress, Progress};
 use crate::sources::store::{BlockStore, StoreLock};

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use crate::content::cid::parse;
 use crate::ops::Error;
-use crate::ops::car::{export, import};
+use crate::ops::content::car::{export, import};
 use crate::ops::pins::Pins;
 use crate::sources::store::{BlockStore, StoreLock};
 

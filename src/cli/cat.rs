@@ -3,7 +3,7 @@
 use std::io::{self, Write};
 
 use crate::ops::Error;
-use crate::ops::get::cat;
+use crate::ops::content::get::cat;
 use crate::sources::store::BlockStore;
 
 use super::{Ctx, split_cid_path, stdout_err};

@@ -17,7 +17,7 @@ use std::ffi::OsString;
 use std::io::IsTerminal;
 use std::os::unix::process::CommandExt;
 
-use crate::ops::cmdindex::{self, Candidate};
+use crate::ops::cnf::cmdindex::{self, Candidate};
 use crate::ops::cnf::{self, Decision};
 use crate::ops::config::{Layout, Overrides, load_config};
 

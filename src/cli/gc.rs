@@ -1,7 +1,7 @@
 //! `ipkg gc`: delete blocks no pinned root reaches.
 
 use crate::ops::Error;
-use crate::ops::gc::gc;
+use crate::ops::lifecycle::gc::gc;
 
 use super::{Ctx, stdout_err};
 

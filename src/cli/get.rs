@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use crate::ops::get::get;
+use crate::ops::content::get::get;
 use crate::ops::{Error, Progress};
 use crate::sources::store::BlockStore;
 
@@ -36,12 +36,12 @@ pub fn run(args: Args, ctx: &Ctx) -> Result<(), Error> {
         BlockStore::open(layout.blocks_dir()).map_err(|e| Error::io(layout.blocks_dir(), e))?;
     let bar = ctx.printer.progress();
     // Whatever the store lacks comes from the configured sources, verified.
-    let sources = crate::ops::fetch::configured_sources(&layout)?;
+    let sources = crate::ops::resolve::fetch::configured_sources(&layout)?;
     if !sources.is_empty() {
         let _lock = crate::sources::store::StoreLock::shared(&layout.store_lock())
             .map_err(|e| Error::io(layout.store_lock(), e))?;
         let refs: Vec<&dyn crate::sources::BlockSource> = sources.iter().map(|s| &**s).collect();
-        let fetched = crate::ops::fetch::fetch_dag(&store, &refs, &root, &bar)?;
+        let fetched = crate::ops::resolve::fetch::fetch_dag(&store, &refs, &root, &bar)?;
         if fetched.blocks > 0 {
             ctx.printer.status(
                 "Fetched",

@@ -1,7 +1,7 @@
 //! `ipkg history NAME`: every install, switch, rollback and upgrade.
 
 use crate::ops::Error;
-use crate::ops::query::history;
+use crate::ops::lifecycle::query::history;
 
 use super::{Ctx, stdout_err};
 

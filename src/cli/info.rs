@@ -1,7 +1,7 @@
 //! `ipkg info NAME`: everything about an installed package.
 
 use crate::ops::Error;
-use crate::ops::query::{available, info};
+use crate::ops::lifecycle::query::{available, info};
 
 use super::{Ctx, stdout_err};
 

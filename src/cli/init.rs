@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use crate::ops::Error;
-use crate::ops::pack::{InitOptions, init};
+use crate::ops::publish::pack::{InitOptions, init};
 
 use super::Ctx;
 

@@ -2,7 +2,7 @@
 //! or CAR file.
 
 use crate::ops::Error;
-use crate::ops::install::{Options, Report, install};
+use crate::ops::lifecycle::install::{Options, Report, install};
 
 use super::ui::{CliUi, interactive};
 use super::{Ctx, stdout_err};

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use crate::ops::Error;
-use crate::ops::keystore::{KeyFormat, KeyStore};
+use crate::ops::publish::keystore::{KeyFormat, KeyStore};
 use crate::ops::publish::{now, rotate_registries};
 use crate::sources::store::{BlockStore, StoreLock};
 use crate::trust::succession::KeySuccession;

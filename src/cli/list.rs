@@ -1,7 +1,7 @@
 //! `ipkg list`: what is installed.
 
 use crate::ops::Error;
-use crate::ops::query::list;
+use crate::ops::lifecycle::query::list;
 
 use super::{Ctx, stdout_err};
 

@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 
 use crate::ops::Error;
-use crate::ops::install::{Options, resolve_for_run};
+use crate::ops::lifecycle::install::{Options, resolve_for_run};
 use crate::ops::mount;
 
 use super::Ctx;

@@ -3,8 +3,8 @@
 use std::path::PathBuf;
 
 use crate::content::NullSink;
-use crate::ops::pack::pack;
 use crate::ops::pins::Pins;
+use crate::ops::publish::pack::pack;
 use crate::ops::{Error, Progress};
 use crate::sources::store::{BlockStore, StoreLock};
 
@@ -39,7 +39,7 @@ pub fn run(args: Args, ctx: &Ctx) -> Result<(), Error> {
         store.sync().map_err(|e| Error::io(store.dir(), e))?;
         Pins::open(layout.pins_dir())?.add(&packed.cid, "pack")?;
         if let Some(car) = &args.car {
-            crate::ops::car::export(&store, &packed.cid, car, &crate::ops::NoProgress)?;
+            crate::ops::content::car::export(&store, &packed.cid, car, &crate::ops::NoProgress)?;
             p.status("Wrote", format!("`{}`", car.display()));
         }
         packed

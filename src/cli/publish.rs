@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use crate::ops::Error;
-use crate::ops::keystore::KeyStore;
+use crate::ops::publish::keystore::KeyStore;
 use crate::ops::publish::{DEFAULT_EXPIRES_DAYS, PublishOptions, PublishReport, publish, yank};
 
 use super::{Ctx, stdout_err};
@@ -103,10 +103,10 @@ pub fn run(args: Args, ctx: &Ctx) -> Result<(), Error> {
         report
     };
     if args.to.contains(&Destination::Routers) {
-        let reg = crate::ops::registry::Registry::open(&layout, &args.registry)?;
+        let reg = crate::ops::publish::registry::Registry::open(&layout, &args.registry)?;
         let path = reg.dir.join("ipns-record");
         let record = std::fs::read(&path).map_err(|e| Error::io(&path, e))?;
-        let sent = crate::ops::names::publish_record(&layout, &reg.state.ipns, &record)?;
+        let sent = crate::ops::resolve::names::publish_record(&layout, &reg.state.ipns, &record)?;
         if sent.is_empty() {
             return Err(Error::Usage(
                 "no delegated router to publish to: set `routers` in config.toml".into(),
@@ -124,7 +124,7 @@ pub fn run(args: Args, ctx: &Ctx) -> Result<(), Error> {
             .map_err(|e| Error::io(layout.store_lock(), e))?;
         let store = crate::sources::store::BlockStore::open(layout.blocks_dir())
             .map_err(|e| Error::io(layout.blocks_dir(), e))?;
-        let pushed = crate::ops::seed::push_registry(&layout, &store, &args.registry)?;
+        let pushed = crate::ops::resolve::seed::push_registry(&layout, &store, &args.registry)?;
         p.status(
             "Pushed",
             format!(

@@ -5,8 +5,8 @@
 use std::path::PathBuf;
 
 use crate::ops::Error;
-use crate::ops::keystore::KeyStore;
-use crate::ops::registry::Registry;
+use crate::ops::publish::keystore::KeyStore;
+use crate::ops::publish::registry::Registry;
 use crate::sources::store::{BlockStore, StoreLock};
 
 use super::{Ctx, stdout_err};
@@ -72,10 +72,10 @@ pub fn run(cmd: Command, ctx: &Ctx) -> Result<(), Error> {
             untrusted,
         } => {
             let (_lock, store) = open_store()?;
-            let net = crate::ops::fetch::configured_sources(&layout)?;
+            let net = crate::ops::resolve::fetch::configured_sources(&layout)?;
             let sources: Vec<&dyn crate::sources::BlockSource> =
                 net.iter().map(|s| s.as_ref()).collect();
-            let report = crate::ops::subscriptions::add(
+            let report = crate::ops::resolve::subscriptions::add(
                 &layout,
                 &store,
                 &sources,
@@ -94,7 +94,7 @@ pub fn run(cmd: Command, ctx: &Ctx) -> Result<(), Error> {
             super::update::print_report(p, &report)?;
         }
         Command::Remove { alias } => {
-            let sub = crate::ops::subscriptions::remove(&layout, &alias)?;
+            let sub = crate::ops::resolve::subscriptions::remove(&layout, &alias)?;
             p.status(
                 "Removed",
                 format!("registry `{alias}` (/ipns/{})", sub.state.ipns),
@@ -102,7 +102,7 @@ pub fn run(cmd: Command, ctx: &Ctx) -> Result<(), Error> {
         }
         Command::List => {
             let list = Registry::list(&layout)?;
-            let subs = crate::ops::subscriptions::list(&layout)?;
+            let subs = crate::ops::resolve::subscriptions::list(&layout)?;
             if p.json {
                 let mut v: Vec<_> = list
                     .iter()

@@ -1,7 +1,7 @@
 //! `ipkg remove`: take a package (or one of its versions) away.
 
 use crate::ops::Error;
-use crate::ops::install::{RemoveOptions, remove};
+use crate::ops::lifecycle::install::{RemoveOptions, remove};
 
 use super::Ctx;
 use super::install::print_reports;

@@ -1,7 +1,7 @@
 //! `ipkg rollback NAME`: back to the version before the last change.
 
 use crate::ops::Error;
-use crate::ops::install::{Options, rollback};
+use crate::ops::lifecycle::install::{Options, rollback};
 
 use super::Ctx;
 use super::install::print_reports;

@@ -11,8 +11,11 @@ use std::time::Duration;
 
 use crate::ops::Error;
 use crate::ops::execute::{self, Program, PureOptions, SandboxOptions};
-use crate::ops::install::{Options, prepare_run};
+<<<<<<< HEAD
 use crate::ops::mount::run::{LazyRun, run_lazy};
+=======
+use crate::ops::lifecycle::install::{Options, prepare_run};
+>>>>>>> main
 use crate::sandbox::Limits;
 
 use super::Ctx;
@@ -128,7 +131,7 @@ pub fn run(args: Args, ctx: &Ctx) -> Result<(), Error> {
     };
     if args.lazy {
         let installed = crate::trust::manifest::check_package_name(&args.package).is_ok()
-            && crate::ops::installed::load(&layout, &args.package)?.is_some();
+            && crate::ops::lifecycle::installed::load(&layout, &args.package)?.is_some();
         // An installed package is already local: run it as usual.
         if !installed {
             let what = LazyRun {

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use crate::ops::Error;
-use crate::ops::names::RecordCache;
+use crate::ops::resolve::names::RecordCache;
 use crate::sources::store::BlockStore;
 
 use super::{Ctx, stdout_err};

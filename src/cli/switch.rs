@@ -2,7 +2,7 @@
 //! current, atomically.
 
 use crate::ops::Error;
-use crate::ops::install::{Options, switch};
+use crate::ops::lifecycle::install::{Options, switch};
 
 use super::Ctx;
 use super::install::print_reports;

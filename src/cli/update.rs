@@ -1,16 +1,16 @@
 //! `ipkg update`: refresh what the client knows about its registries.
 //!
 //! First every subscribed registry (`ipkg registry add`) is refreshed and what
-//! changed is shown ([`crate::ops::subscriptions::refresh_all`]); then the
-//! command index the command-not-found hooks read ([`crate::ops::cmdindex`])
+//! changed is shown ([`crate::ops::resolve::subscriptions::refresh_all`]); then the
+//! command index the command-not-found hooks read ([`crate::ops::cnf::cmdindex`])
 //! is rebuilt from every known registry.
 
 use std::path::PathBuf;
 
 use crate::ops::Error;
-use crate::ops::cmdindex;
+use crate::ops::cnf::cmdindex;
 use crate::ops::config::Layout;
-use crate::ops::subscriptions::RefreshReport;
+use crate::ops::resolve::subscriptions::RefreshReport;
 use crate::sources::BlockSource;
 use crate::sources::store::{BlockStore, StoreLock};
 
@@ -49,9 +49,10 @@ fn refresh_subscriptions(layout: &Layout, p: &Printer) -> Result<(), Error> {
         StoreLock::shared(&layout.store_lock()).map_err(|e| Error::io(layout.store_lock(), e))?;
     let store =
         BlockStore::open(layout.blocks_dir()).map_err(|e| Error::io(layout.blocks_dir(), e))?;
-    let net = crate::ops::fetch::configured_sources(layout)?;
+    let net = crate::ops::resolve::fetch::configured_sources(layout)?;
     let sources: Vec<&dyn BlockSource> = net.iter().map(|s| s.as_ref()).collect();
-    let results = crate::ops::subscriptions::refresh_all(layout, &store, &sources, &|m| p.warn(m))?;
+    let results =
+        crate::ops::resolve::subscriptions::refresh_all(layout, &store, &sources, &|m| p.warn(m))?;
     let mut first_err = None;
     let mut reports = Vec::new();
     for (alias, r) in results {

@@ -2,7 +2,7 @@
 //! lower version.
 
 use crate::ops::Error;
-use crate::ops::install::{Options, upgrade};
+use crate::ops::lifecycle::install::{Options, upgrade};
 
 use super::Ctx;
 use super::install::print_reports;

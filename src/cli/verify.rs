@@ -1,7 +1,7 @@
 //! `ipkg verify [NAME…]`: re-hash installed packages against their CIDs.
 
 use crate::ops::Error;
-use crate::ops::verify::verify;
+use crate::ops::lifecycle::verify::verify;
 
 use super::ui::CliUi;
 use super::{Ctx, stdout_err};

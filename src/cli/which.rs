@@ -1,7 +1,7 @@
 //! `ipkg which CMD`: which installed package provides a command.
 
 use crate::ops::Error;
-use crate::ops::query::which;
+use crate::ops::lifecycle::query::which;
 
 use super::{Ctx, stdout_err};
 

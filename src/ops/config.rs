@@ -32,7 +32,7 @@ pub struct ConfigFile {
     /// Extra attempts after a failed request.
     pub retries: Option<u32>,
     /// What the command-not-found hooks may do (`ops::cnf`).
-    pub command_not_found: Option<super::cnf::CnfConfig>,
+    pub command_not_found: Option<CnfConfig>,
 }
 
 impl ConfigFile {
@@ -81,8 +81,8 @@ pub struct Overrides {
 }
 
 /// Network settings for one run, after flags, environment and config files
-/// (`docs/network.md`). Values are as written; `ops::fetch` and
-/// `ops::names` turn them into sources and resolvers.
+/// (`docs/network.md`). Values are as written; `ops::resolve::fetch` and
+/// `ops::resolve::names` turn them into sources and resolvers.
 #[derive(Debug, Clone, Default)]
 pub struct Network {
     pub gateways: Vec<String>,
@@ -279,4 +279,28 @@ pub fn load_config() -> Result<ConfigFile, Error> {
         None => ConfigFile::default(),
     };
     Ok(system.merge(user))
+}
+
+/// What to do when a missing command is in the index.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Policy {
+    /// Ask before installing (the default).
+    #[default]
+    Prompt,
+    /// Never install: print how to.
+    Never,
+    /// Install from a trusted registry without asking.
+    Auto,
+}
+
+/// The `[command-not-found]` table of the config file.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct CnfConfig {
+    #[serde(default)]
+    pub policy: Policy,
+    /// Registries `auto` may install from without asking.
+    #[serde(default)]
+    pub trusted_registries: Vec<String>,
 }

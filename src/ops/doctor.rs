@@ -13,9 +13,10 @@ use std::path::Path;
 
 use serde::Serialize;
 
-use super::installed;
-use super::journal::{self, Recovered};
-use super::lock::PrefixLock;
+use super::lifecycle::installed;
+use super::lifecycle::journal::{self, Recovered};
+use super::lifecycle::lock::PrefixLock;
+use super::lifecycle::unpack;
 use super::{Error, Layout};
 
 /// How a check came out.
@@ -223,8 +224,8 @@ fn package_checks(layout: &Layout, fix: bool) -> Result<Vec<Check>, Error> {
         let tree = layout.package_tree(&cid);
         if !tree.is_dir() {
             if fix {
-                let scanned = super::unpack::scan(&store, &cid)?;
-                super::unpack::materialize(layout, &store, &scanned, false, &super::NoProgress)?;
+                let scanned = unpack::scan(&store, &cid)?;
+                unpack::materialize(layout, &store, &scanned, false, &super::NoProgress)?;
                 fixed.push("unpacked its missing tree again".to_owned());
             } else {
                 problems.push(format!("its tree `{}` is missing", tree.display()));
@@ -316,7 +317,7 @@ fn registry_checks(layout: &Layout) -> Vec<Check> {
     let Ok(store) = crate::sources::store::BlockStore::open(layout.blocks_dir()) else {
         return out;
     };
-    let Ok(regs) = super::registry::Registry::list(layout) else {
+    let Ok(regs) = super::publish::registry::Registry::list(layout) else {
         return out;
     };
     let now = super::publish::now();

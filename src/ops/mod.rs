@@ -4,6 +4,33 @@
 //! Operations do the I/O that the pure layers below refuse to do: they walk
 //! directories, open the block store, take locks, and write files atomically.
 //! They report progress through [`Progress`] and never print.
+//!
+//! One folder per capability, each opening with what it owns and what it must
+//! not touch. Dependencies go one way (no capability imports one that imports
+//! it back):
+//!
+//! ```text
+//! lifecycle ─► resolve, publish, content
+//! cnf       ─► resolve, publish
+//! serve     ─► resolve
+//! resolve   ─► publish, content
+//! publish   ─► content
+//! execute   ─► content
+//! content   ─► only the shared modules
+//! ```
+//!
+//! - [`lifecycle`]: installed state and every change to it;
+//! - [`publish`]: publishing and the maintainer's keys and registries;
+//! - [`resolve`]: the registry client, name resolution, fetching, seeding;
+//! - [`serve`]: the trustless gateway server;
+//! - [`execute`]: sandboxed and pure runs;
+//! - [`cnf`]: command-not-found and the command index;
+//! - [`content`]: files and CAR files in and out of the store.
+//!
+//! Shared by all of them: [`config`] (where things are, the config file),
+//! [`error`] (one error type, rendered and mapped to exit codes in one place),
+//! [`pins`] (the roots garbage collection keeps) and the traits below.
+//! [`doctor`] looks across all of them.
 
 pub mod config;
 pub mod error;
@@ -55,31 +82,18 @@ pub struct NoProgress;
 
 impl Progress for NoProgress {}
 
-pub mod add;
-pub mod car;
-pub mod cmdindex;
-pub mod cnf;
-pub mod doctor;
-pub mod execute;
-pub mod fetch;
-pub mod gc;
-pub mod get;
-pub mod hooks;
-pub mod install;
-pub mod installed;
-pub mod journal;
-pub mod keystore;
-pub mod lock;
-pub mod mount;
-pub mod names;
-pub mod pack;
+// Shared by every capability.
 pub mod pins;
+
+// Looks across all of them.
+pub mod doctor;
+
+// One folder per capability.
+pub mod cnf;
+pub mod content;
+pub mod execute;
+pub mod lifecycle;
+pub mod mount;
 pub mod publish;
-pub mod query;
-pub mod registry;
 pub mod resolve;
-pub mod seed;
 pub mod serve;
-pub mod subscriptions;
-pub mod unpack;
-pub mod verify;

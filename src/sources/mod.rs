@@ -264,7 +264,7 @@ impl BlockSource for CarSource {
 
     /// Every block of the file into the store (each verified). Whether the
     /// DAG under `root` is then complete is the caller's check
-    /// (`ops::fetch::fetch_dag` names the first missing block).
+    /// (`ops::resolve::fetch::fetch_dag` names the first missing block).
     fn fetch_dag(
         &self,
         _root: &Cid,

@@ -1,3 +1,12 @@
+//! Sandboxed runs: a program from the store run under [`crate::sandbox`].
+//!
+//! Owns what a sandbox sees (root file system, binds, environment, limits)
+//! and how its outcome is reported. Must not touch installed state: it reads
+//! trees from the store, and its one write is the output tree it adds and
+//! pins. The sandbox itself (bwrap, cgroups, rlimits) is [`crate::sandbox`].
+//!
+//! # Runs
+//!
 //! Pure runs (`ipkg run --pure`, `ipkg execute`) and sandboxed runs
 //! (`ipkg run --sandbox`).
 //!
@@ -44,7 +53,7 @@ use crate::content::{Cid, GetError, links_of};
 use crate::sandbox::{Enforcement, Limits, RunOutcome, Sandbox, Stream};
 use crate::sources::store::{BlockStore, StoreLock};
 
-use super::add::{AddOptions, ModePolicy, add_path};
+use super::content::add::{AddOptions, ModePolicy, add_path};
 use super::pins::Pins;
 use super::{Error, Layout, NoProgress};
 
@@ -608,7 +617,7 @@ pub fn materialise(layout: &Layout, store: &BlockStore, cid: &Cid) -> Result<Pat
     }
     let parent = dest.parent().unwrap_or(Path::new("."));
     fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
-    match super::get::get(store, cid, "", &dest, &NoProgress) {
+    match super::content::get::get(store, cid, "", &dest, &NoProgress) {
         Ok(_) | Err(Error::DestExists { .. }) => Ok(dest),
         Err(e) => Err(e),
     }

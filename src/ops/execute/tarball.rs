@@ -2,7 +2,7 @@
 //! land outside the destination.
 //!
 //! Every entry path must be relative and free of `..`; a symlink's target must
-//! stay inside the tree ([`crate::ops::get::check_symlink`]); a hard link must
+//! stay inside the tree ([`crate::ops::content::get::check_symlink`]); a hard link must
 //! name an earlier regular file of the same archive; no entry is written
 //! through a symlink (each parent must be a real directory made by the
 //! unpacking itself); devices, FIFOs and sockets are refused; permission bits
@@ -16,7 +16,7 @@ use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Component, Path, PathBuf};
 
 use crate::ops::Error;
-use crate::ops::get::check_symlink;
+use crate::ops::content::get::check_symlink;
 
 /// Unpack the archive read from `reader` into `dest`, which must not exist.
 /// gzip is detected by its magic number.

@@ -71,7 +71,7 @@ pub fn lazy_blocks(layout: &Layout, car: Option<&Path>) -> Result<Arc<LazyBlocks
     let store =
         BlockStore::open(layout.blocks_dir()).map_err(|e| Error::io(layout.blocks_dir(), e))?;
     // Checked once here, so the rebuilds below cannot fail on the config.
-    super::fetch::configured_sources(layout)?;
+    crate::ops::resolve::fetch::configured_sources(layout)?;
     let layout = layout.clone();
     let car = car.map(Path::to_path_buf);
     let rebuild = move || {
@@ -79,7 +79,7 @@ pub fn lazy_blocks(layout: &Layout, car: Option<&Path>) -> Result<Arc<LazyBlocks
         if let Some(car) = &car {
             sources.push(Box::new(CarSource { path: car.clone() }));
         }
-        sources.extend(super::fetch::configured_sources(&layout).unwrap_or_default());
+        sources.extend(crate::ops::resolve::fetch::configured_sources(&layout).unwrap_or_default());
         sources
     };
     Ok(LazyBlocks::new(store, Box::new(rebuild)))

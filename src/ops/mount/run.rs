@@ -20,8 +20,8 @@ use crate::content::Cid;
 use crate::content::reader::{self, FileReader};
 use crate::trust::manifest::Manifest;
 
-use super::super::install::{self, Options, short_cid};
-use super::super::unpack::MANIFEST;
+use crate::ops::lifecycle::install::{self, Options, short_cid};
+use crate::ops::lifecycle::unpack::MANIFEST;
 use super::super::{Error, Layout, Ui};
 use super::blocks::LazyBlocks;
 use super::{lazy_blocks, lazy_dir, mount_background, profile_path};
