@@ -11,11 +11,8 @@ use std::time::Duration;
 
 use crate::ops::Error;
 use crate::ops::execute::{self, Program, PureOptions, SandboxOptions};
-<<<<<<< HEAD
-use crate::ops::mount::run::{LazyRun, run_lazy};
-=======
 use crate::ops::lifecycle::install::{Options, prepare_run};
->>>>>>> main
+use crate::ops::mount::run::{LazyRun, run_lazy};
 use crate::sandbox::Limits;
 
 use super::Ctx;
