@@ -50,6 +50,10 @@ pub struct PureArgs {
     /// Run twice and report whether the outputs differ.
     #[arg(long)]
     pub check: bool,
+    /// Mount the rootfs lazily: fetch (and verify) only the blocks the
+    /// program reads instead of unpacking the whole tree first.
+    #[arg(long)]
+    pub lazy: bool,
 }
 
 impl PureArgs {
@@ -72,6 +76,7 @@ pub fn run(args: Args, ctx: &Ctx) -> Result<(), Error> {
         limits: args.pure.limits(),
         no_cache: args.pure.no_cache,
         check: args.pure.check,
+        lazy: args.pure.lazy,
     };
     pure(&opts, ctx)
 }

@@ -30,6 +30,7 @@ mod init;
 mod install;
 mod key;
 mod list;
+mod mount;
 mod outdated;
 mod pack;
 mod pin;
@@ -165,6 +166,10 @@ enum Command {
     Verify(verify::Args),
     /// Run a package's command, installed or not.
     Run(run::Args),
+    /// Mount a package or any UnixFS DAG read-only, fetching blocks as they are read.
+    Mount(mount::Args),
+    /// Unmount what `ipkg mount` mounted.
+    Unmount(mount::UnmountArgs),
     /// Show which package provides a command.
     Which(which::Args),
     /// Check the machine and the installed packages; repair what is broken.
@@ -243,7 +248,10 @@ pub struct Ctx {
 impl Ctx {
     /// The resolved prefix and bin dir.
     pub fn layout(&self) -> Result<Layout, Error> {
-        Layout::resolve(&self.overrides)
+        let layout = Layout::resolve(&self.overrides)?;
+        // A lazy mount whose ipkg was killed is detached by the next command.
+        crate::ops::mount::reap_stale(&layout);
+        Ok(layout)
     }
 
     /// Exit with `code` once the command returns `Ok` (a program's status).
@@ -307,6 +315,8 @@ pub fn main() -> i32 {
         Command::History(args) => history::run(args, &ctx),
         Command::Verify(args) => verify::run(args, &ctx),
         Command::Run(args) => run::run(args, &ctx),
+        Command::Mount(args) => mount::run(args, &ctx),
+        Command::Unmount(args) => mount::unmount(args, &ctx),
         Command::Which(args) => which::run(args, &ctx),
         Command::Doctor(args) => doctor::run(args, &ctx),
         Command::Add(args) => add::run(args, &ctx),

@@ -12,6 +12,7 @@ use std::time::Duration;
 use crate::ops::Error;
 use crate::ops::execute::{self, Program, PureOptions, SandboxOptions};
 use crate::ops::lifecycle::install::{Options, prepare_run};
+use crate::ops::mount::run::{LazyRun, run_lazy};
 use crate::sandbox::Limits;
 
 use super::Ctx;
@@ -45,6 +46,11 @@ pub struct Args {
     /// services included: docs/sandbox.md).
     #[arg(long, requires = "sandbox")]
     net: bool,
+
+    /// Run from a lazy mount: start at once, fetching (and verifying) only
+    /// the blocks the program reads (`docs/lazy.md`).
+    #[arg(long, conflicts_with = "sandbox")]
+    lazy: bool,
 
     /// Run as a pure computation: only the rootfs, `/input` and `/output`;
     /// `/output` is added to the store and its CID printed.
@@ -105,6 +111,7 @@ pub fn run(args: Args, ctx: &Ctx) -> Result<(), Error> {
             },
             no_cache: args.no_cache,
             check: args.check,
+            lazy: args.lazy,
         };
         return super::execute::pure(&opts, ctx);
     }
@@ -120,6 +127,21 @@ pub fn run(args: Args, ctx: &Ctx) -> Result<(), Error> {
         allow_unsigned: args.allow_unsigned,
         ..Options::default()
     };
+    if args.lazy {
+        let installed = crate::trust::manifest::check_package_name(&args.package).is_ok()
+            && crate::ops::lifecycle::installed::load(&layout, &args.package)?.is_some();
+        // An installed package is already local: run it as usual.
+        if !installed {
+            let what = LazyRun {
+                package: &args.package,
+                command: args.command.as_deref(),
+                args: &args.args,
+            };
+            let code = run_lazy(&layout, &what, &opts, &ui)?;
+            ctx.set_exit(code);
+            return Ok(());
+        }
+    }
     let target = prepare_run(&layout, &args.package, args.command.as_deref(), &opts, &ui)?;
     if args.sandbox {
         let rel = target

@@ -118,6 +118,9 @@ pub enum Error {
     },
     #[error("`{program}`: {reason}")]
     NoCommand { program: String, reason: String },
+    /// A lazy mount could not be made or removed.
+    #[error("could not mount `{what}`: {reason}")]
+    Mount { what: String, reason: String },
     #[error("`{program}` is not reproducible: the first run gave `{first}`, the second `{second}`")]
     NotReproducible {
         program: String,
@@ -335,6 +338,7 @@ impl Error {
             Error::Succession(_) => ExitCode::Verification,
             Error::LimitHit { .. } | Error::OutputTooLarge { .. } => ExitCode::Limit,
             Error::NoCommand { .. } => ExitCode::NotFound,
+            Error::Mount { .. } => ExitCode::Failure,
             Error::NotReproducible { .. } => ExitCode::Verification,
             Error::NotAPackage { .. }
             | Error::PublisherChanged { .. }

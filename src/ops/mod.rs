@@ -96,6 +96,7 @@ pub mod cnf;
 pub mod content;
 pub mod execute;
 pub mod lifecycle;
+pub mod mount;
 pub mod publish;
 pub mod resolve;
 pub mod serve;

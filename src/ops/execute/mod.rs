@@ -113,6 +113,9 @@ pub struct PureOptions {
     pub limits: ExecLimits,
     /// Run even when the result is memoised.
     pub no_cache: bool,
+    /// Mount a UnixFS rootfs lazily (blocks fetched as read) instead of
+    /// unpacking it first (`docs/lazy.md`).
+    pub lazy: bool,
     /// Run twice and compare the outputs.
     pub check: bool,
 }
@@ -208,8 +211,16 @@ pub fn run_pure(layout: &Layout, opts: &PureOptions) -> Result<PureOutcome, Erro
         });
     }
 
-    // Materialise what the sandbox mounts.
+    // Materialise what the sandbox mounts (or mount it lazily: the guard
+    // unmounts when the run is over).
+    let mut _lazy_rootfs = None;
     let rootfs_dir = match rootfs.as_ref() {
+        Some((cid, path)) if opts.lazy => {
+            let m = super::mount::mount_rootfs(layout, cid, path)?;
+            let dir = m.mountpoint().to_path_buf();
+            _lazy_rootfs = Some(m);
+            Some(dir)
+        }
         Some((cid, path)) => Some(materialise_rootfs(layout, &store, cid, path)?),
         None => None,
     };

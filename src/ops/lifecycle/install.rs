@@ -1533,9 +1533,41 @@ fn lease_tree(layout: &Layout, tree: &Path) -> Result<Option<super::lease::Lease
     super::lease::Lease::take(layout, super::lease::PKGS, &name)
 }
 
+/// A package resolved and consented to for running, not fetched: what a
+/// lazy run mounts.
+pub struct ToRun {
+    pub package: Cid,
+    pub name: Option<String>,
+    pub car: Option<PathBuf>,
+}
+
+/// Resolve `what` as `ipkg run` does (registries, a CID, a directory, a CAR)
+/// and ask for consent where it needs it, without fetching the package.
+pub fn resolve_for_run(
+    layout: &Layout,
+    what: &str,
+    opts: &Options,
+    ui: &dyn Ui,
+) -> Result<ToRun, Error> {
+    let session = Session::open(layout, ui)?;
+    let spec_list = [what.to_owned()];
+    with_installer(&session, opts, &spec_list, |inst| {
+        let c = match parse_spec(what)? {
+            Spec::Dir(dir) => inst.pack_dir(&dir, what)?,
+            other => inst.resolver.resolve(&other, what)?,
+        };
+        inst.consent(&c, "Run")?;
+        Ok(ToRun {
+            package: c.package,
+            name: c.name.clone(),
+            car: c.car.clone(),
+        })
+    })
+}
+
 /// The command to run: the one asked for, else the one named like the
 /// package, else the only one.
-fn pick_command(
+pub(crate) fn pick_command(
     name: &str,
     commands: &BTreeMap<String, String>,
     asked: Option<&str>,
