@@ -23,12 +23,12 @@ use support::{Compare, TestEnv, TreeSpec, assert_same_tree, gen_tree, path_str};
 
 /// Whether FUSE can be used here at all.
 fn fuse_usable() -> bool {
-    Path::new("/dev/fuse").exists()
-        && (unsafe { libc::geteuid() } == 0 || which("fusermount3"))
+    Path::new("/dev/fuse").exists() && (unsafe { libc::geteuid() } == 0 || which("fusermount3"))
 }
 
 fn which(tool: &str) -> bool {
-    std::env::var_os("PATH").is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(tool).is_file()))
+    std::env::var_os("PATH")
+        .is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(tool).is_file()))
 }
 
 macro_rules! need_fuse {
@@ -70,7 +70,11 @@ fn wait_for_mount(mp: &Path, child: &mut Child) {
             }
             panic!("ipkg mount exited with {status} before mounting: {err}");
         }
-        assert!(Instant::now() < deadline, "{} was never mounted", mp.display());
+        assert!(
+            Instant::now() < deadline,
+            "{} was never mounted",
+            mp.display()
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
 }
@@ -139,7 +143,8 @@ fn a_mounted_tree_reads_byte_identical_to_the_installed_one() {
     let mut f = std::fs::File::open(mp.join("big.bin")).unwrap();
     let mut buf = vec![0u8; 300_000];
     use std::io::Seek;
-    f.seek(std::io::SeekFrom::Start((3 << 20) - 100_000)).unwrap();
+    f.seek(std::io::SeekFrom::Start((3 << 20) - 100_000))
+        .unwrap();
     f.read_exact(&mut buf).unwrap();
     let want = std::fs::read(src.join("big.bin")).unwrap();
     assert_eq!(buf, want[(3 << 20) - 100_000..(3 << 20) + 200_000]);
@@ -244,7 +249,8 @@ fn answer(
 /// The blocks of a DAG in `env`'s store, by CID string, via `car export`.
 fn blocks_of(env: &TestEnv, cid: &str) -> HashMap<String, Vec<u8>> {
     let car = env.path("all.car");
-    env.ipkg(["car", "export", cid, "-o", path_str(&car)]).success();
+    env.ipkg(["car", "export", cid, "-o", path_str(&car)])
+        .success();
     support::gateway::blocks_of_car(&car)
         .into_iter()
         .map(|(c, d)| (c.to_string(), d))
@@ -333,8 +339,11 @@ fn lazy_package(env: &TestEnv) -> PathBuf {
     )
     .unwrap();
     use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(dir.join("bin/lazyhello"), std::fs::Permissions::from_mode(0o755))
-        .unwrap();
+    std::fs::set_permissions(
+        dir.join("bin/lazyhello"),
+        std::fs::Permissions::from_mode(0o755),
+    )
+    .unwrap();
     std::fs::write(dir.join("share/greeting"), "hello from a lazy mount\n").unwrap();
     // Filler nobody reads: a lazy run must not fetch it.
     write_random_file(&dir.join("share/unused.bin"), 9, 4 << 20);
@@ -364,7 +373,11 @@ fn run_lazy_fetches_what_it_reads_and_passes_the_exit_code() {
     assert!(ipkg_mounts().iter().all(|m| !m.starts_with(&client.prefix)));
     // The access profile was kept for the next run.
     let profile = client.prefix.join(".ipkg/profiles").join(&cid);
-    assert!(profile.is_file(), "no access profile at {}", profile.display());
+    assert!(
+        profile.is_file(),
+        "no access profile at {}",
+        profile.display()
+    );
     let again = client.ipkg(["run", "--lazy", "--allow-unsigned", &cid, "--", "0"]);
     again.success();
 }
@@ -408,7 +421,11 @@ fn dir_size(dir: &Path) -> u64 {
     if let Ok(rd) = std::fs::read_dir(dir) {
         for e in rd.flatten() {
             let m = e.metadata().unwrap();
-            total += if m.is_dir() { dir_size(&e.path()) } else { m.len() };
+            total += if m.is_dir() {
+                dir_size(&e.path())
+            } else {
+                m.len()
+            };
         }
     }
     total

@@ -57,11 +57,12 @@ pub fn run(args: Args, ctx: &Ctx) -> Result<(), Error> {
     let root = if path.is_empty() {
         root
     } else {
-        crate::content::reader::resolve_path(blocks.as_ref(), &root, &path)
-            .map_err(|e| Error::Mount {
+        crate::content::reader::resolve_path(blocks.as_ref(), &root, &path).map_err(|e| {
+            Error::Mount {
                 what: args.target.clone(),
                 reason: e.to_string(),
-            })?
+            }
+        })?
     };
     let shown = args.mountpoint.display().to_string();
     let printer = &ctx.printer;

@@ -235,6 +235,8 @@ pub fn rebuild(layout: &Layout, name: &str) -> Result<Receipt, Error> {
         previous: None,
         publisher: None,
         explicit: true,
+        requirement: None,
+        held: false,
         versions,
         history: vec![HistoryEntry {
             time: now,

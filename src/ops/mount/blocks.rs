@@ -230,7 +230,11 @@ impl LazyBlocks {
                 Err(SourceError::Store { source, .. }) => {
                     last = GetError::Io { cid: *cid, source };
                 }
-                Err(SourceError::Missing(_) | SourceError::Other { .. }) => {}
+                Err(
+                    SourceError::Missing(_)
+                    | SourceError::Other { .. }
+                    | SourceError::Dropped { .. },
+                ) => {}
             }
         }
         Err(last)

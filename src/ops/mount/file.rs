@@ -63,15 +63,17 @@ impl FileCache {
             return Ok(Node::Inner(n));
         }
         let bytes = blocks.block(cid)?;
-        if cid.codec() == Codec::Raw.code() || cid.hash().code() == crate::content::cid::IDENTITY
-        {
+        if cid.codec() == Codec::Raw.code() || cid.hash().code() == crate::content::cid::IDENTITY {
             return Ok(Node::Leaf(bytes));
         }
         if cid.codec() != Codec::DagPb.code() {
             return Err(bad(cid, format!("codec 0x{:x}", cid.codec())));
         }
         let pb = PbNode::decode(&bytes).map_err(|e| bad(cid, e.to_string()))?;
-        let raw = pb.data.as_deref().ok_or_else(|| bad(cid, "no data".into()))?;
+        let raw = pb
+            .data
+            .as_deref()
+            .ok_or_else(|| bad(cid, "no data".into()))?;
         let data = Data::decode(raw).map_err(|e| bad(cid, e.to_string()))?;
         if !matches!(data.data_type, DataType::File | DataType::Raw) {
             return Err(bad(cid, "not a file".into()));
@@ -90,7 +92,12 @@ impl FileCache {
         }
         let inner = Arc::new(Inner {
             inline,
-            children: pb.links.iter().map(|l| l.cid).zip(data.blocksizes).collect(),
+            children: pb
+                .links
+                .iter()
+                .map(|l| l.cid)
+                .zip(data.blocksizes)
+                .collect(),
             size,
         });
         if let Ok(mut n) = self.nodes.lock() {

@@ -106,7 +106,10 @@ impl Mounted {
 impl Drop for Mounted {
     fn drop(&mut self) {
         self.blocks.shutdown();
-        let lazy = self.mountpoint.parent().is_some_and(|p| p.ends_with(".ipkg/lazy"));
+        let lazy = self
+            .mountpoint
+            .parent()
+            .is_some_and(|p| p.ends_with(".ipkg/lazy"));
         if let Some(s) = self.session.take() {
             // The kernel may still hold the mount busy (a child left running
             // in the background): detach it then.
@@ -228,7 +231,9 @@ fn mount_failure(e: &std::io::Error, root_user: bool) -> String {
         return "this machine has no `/dev/fuse` (load the `fuse` module)".into();
     }
     if !root_user && !has_fusermount() {
-        return format!("{e}; mounting as a user needs `fusermount3` (Debian: `apt install fuse3`)");
+        return format!(
+            "{e}; mounting as a user needs `fusermount3` (Debian: `apt install fuse3`)"
+        );
     }
     e.to_string()
 }
@@ -248,11 +253,7 @@ fn write_record(layout: &Layout, mountpoint: &Path) -> Result<PathBuf, Error> {
     let n = RECORD_COUNTER.fetch_add(1, Ordering::Relaxed);
     let path = dir.join(format!("{pid}.{n}"));
     let abs = std::path::absolute(mountpoint).unwrap_or_else(|_| mountpoint.to_path_buf());
-    let text = format!(
-        "{pid} {} {}\n",
-        start_time(pid).unwrap_or(0),
-        abs.display()
-    );
+    let text = format!("{pid} {} {}\n", start_time(pid).unwrap_or(0), abs.display());
     stdfs::write(&path, text).map_err(|e| Error::io(&path, e))?;
     Ok(path)
 }

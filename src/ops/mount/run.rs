@@ -20,11 +20,11 @@ use crate::content::Cid;
 use crate::content::reader::{self, FileReader};
 use crate::trust::manifest::Manifest;
 
-use crate::ops::lifecycle::install::{self, Options, short_cid};
-use crate::ops::lifecycle::unpack::MANIFEST;
 use super::super::{Error, Layout, Ui};
 use super::blocks::LazyBlocks;
 use super::{lazy_blocks, lazy_dir, mount_background, profile_path};
+use crate::ops::lifecycle::install::{self, Options, short_cid};
+use crate::ops::lifecycle::unpack::MANIFEST;
 
 /// The largest `ipkg.toml` read from a lazy tree.
 const MAX_MANIFEST: u64 = 1 << 20;
@@ -62,11 +62,8 @@ pub fn run_lazy(
             ),
         });
     }
-    let (command, path) = install::pick_command(
-        &manifest.package.name,
-        &manifest.commands,
-        what.command,
-    )?;
+    let (command, path) =
+        install::pick_command(&manifest.package.name, &manifest.commands, what.command)?;
     let exec: HashSet<String> = manifest
         .commands
         .values()
@@ -106,7 +103,10 @@ pub fn run_lazy(
     let (fetched, bytes) = blocks.fetched();
     ui.status(
         "Lazy",
-        &format!("run read {} blocks, fetched {fetched} ({bytes} bytes)", read.len()),
+        &format!(
+            "run read {} blocks, fetched {fetched} ({bytes} bytes)",
+            read.len()
+        ),
     );
     status
 }
