@@ -69,7 +69,7 @@ pub fn run(args: Args, ctx: &Ctx) -> Result<(), Error> {
     mount::mount_foreground(&layout, blocks, &root, &args.mountpoint, &|| {
         printer.status(
             "Mounted",
-            &format!("{root} at {shown} (`ipkg unmount {shown}` or Ctrl-C to end)"),
+            format!("{root} at {shown} (`ipkg unmount {shown}` or Ctrl-C to end)"),
         );
     })
 }
@@ -77,6 +77,6 @@ pub fn run(args: Args, ctx: &Ctx) -> Result<(), Error> {
 pub fn unmount(args: UnmountArgs, ctx: &Ctx) -> Result<(), Error> {
     mount::unmount(&args.mountpoint)?;
     ctx.printer
-        .status("Unmounted", &args.mountpoint.display().to_string());
+        .status("Unmounted", args.mountpoint.display().to_string());
     Ok(())
 }

@@ -10,6 +10,10 @@
 //! A block that cannot be had or fails verification makes that operation
 //! fail with `EIO`; the rest of the tree stays readable.
 
+// A `ReadError` names the CID it is about (inline, so large); it is the cold
+// path, as in the reader itself.
+#![allow(clippy::result_large_err)]
+
 use std::collections::{HashMap, HashSet};
 use std::ffi::OsStr;
 use std::sync::{Arc, Mutex, RwLock};
@@ -42,12 +46,15 @@ struct Inode {
     path: String,
 }
 
+/// A directory's entries as (name, inode).
+type Listing = Arc<Vec<(String, u64)>>;
+
 pub struct LazyFs {
     blocks: Arc<LazyBlocks>,
     files: FileCache,
     inodes: RwLock<Vec<Inode>>,
     by_name: Mutex<HashMap<(u64, String), u64>>,
-    listings: Mutex<HashMap<u64, Arc<Vec<(String, u64)>>>>,
+    listings: Mutex<HashMap<u64, Listing>>,
     /// Paths that are executable whatever their recorded mode (a package's
     /// declared commands, as install makes them).
     exec: HashSet<String>,
@@ -136,7 +143,7 @@ impl LazyFs {
     /// The entries of directory `ino` as (name, inode), made on first use.
     /// Every child's root block is needed for its type: they are fetched
     /// together by the prefetchers first.
-    fn listing(&self, ino: u64) -> Result<Arc<Vec<(String, u64)>>, Errno> {
+    fn listing(&self, ino: u64) -> Result<Listing, Errno> {
         if let Some(l) = self.listings.lock().ok().and_then(|l| l.get(&ino).cloned()) {
             return Ok(l);
         }
