@@ -62,10 +62,12 @@ fn check(name: &str, status: Status, detail: impl Into<String>, hint: Option<Str
 
 /// Run every check; repair when `fix` is set.
 pub fn doctor(layout: &Layout, fix: bool) -> Result<Vec<Check>, Error> {
-    let mut out = Vec::new();
-    out.push(prefix_check(layout));
-    out.push(path_check(layout));
-    out.push(sandbox_check());
+    let mut out = vec![
+        prefix_check(layout),
+        path_check(layout),
+        sandbox_check(),
+        mounts_check(layout, fix),
+    ];
     let writable = writable(&layout.prefix);
     if !layout.state_root().exists() {
         return Ok(out);
@@ -400,6 +402,43 @@ fn writable(dir: &Path) -> bool {
     };
     // SAFETY: a valid NUL-terminated path.
     unsafe { libc::access(c.as_ptr(), libc::W_OK) == 0 }
+}
+
+/// Lazy mounts (`ipkg mount`, `run --lazy`) whose ipkg died: the records the
+/// last command left, and any dead `fuse.ipkg` mount in this namespace.
+fn mounts_check(layout: &Layout, fix: bool) -> Check {
+    let mut dead = super::mount::reap_stale(layout);
+    // Only this prefix's lazy mounts: another prefix's are its doctor's.
+    let lazy = super::mount::lazy_dir(layout);
+    dead.extend(
+        super::mount::dead_mounts(false)
+            .into_iter()
+            .filter(|m| m.starts_with(&lazy)),
+    );
+    if fix {
+        for m in dead.iter().filter(|m| m.starts_with(&lazy)) {
+            super::mount::detach(m);
+        }
+    }
+    if dead.is_empty() {
+        return check("mounts", Status::Ok, "no dead lazy mounts", None);
+    }
+    let list: Vec<String> = dead.iter().map(|p| format!("`{}`", p.display())).collect();
+    if fix {
+        check(
+            "mounts",
+            Status::Fixed,
+            format!("detached dead lazy mounts: {}", list.join(", ")),
+            None,
+        )
+    } else {
+        check(
+            "mounts",
+            Status::Warn,
+            format!("dead lazy mounts: {}", list.join(", ")),
+            Some("run `ipkg doctor` to detach them".into()),
+        )
+    }
 }
 
 fn prefix_check(layout: &Layout) -> Check {
