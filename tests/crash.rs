@@ -126,8 +126,11 @@ fn sigkill_at_every_step_leaves_old_or_new() {
         ),
         (
             "upgrade",
+            // `install hello@=1.0.0` would pin `=1.0.0`, which `upgrade`
+            // honours: get 1.0.0 current with no requirement by a switch.
             |env| {
-                env.ipkg(["install", "hello@=1.0.0"]).success();
+                env.ipkg(["install", "hello"]).success();
+                env.ipkg(["switch", "hello", "1.0.0"]).success();
             },
             &["upgrade", "hello"],
             Some("1.0.0"),
@@ -136,8 +139,7 @@ fn sigkill_at_every_step_leaves_old_or_new() {
         (
             "switch",
             |env| {
-                env.ipkg(["install", "hello@=1.0.0"]).success();
-                env.ipkg(["upgrade"]).success();
+                env.ipkg(["install", "hello"]).success();
             },
             &["switch", "hello", "1.0.0"],
             Some("1.1.0"),

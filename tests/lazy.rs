@@ -43,14 +43,17 @@ macro_rules! need_fuse {
     };
 }
 
-/// The mounts of type `fuse.ipkg` in this mount namespace, by mount point.
+/// ipkg's FUSE mounts in this mount namespace, by mount point.
 fn ipkg_mounts() -> Vec<PathBuf> {
     std::fs::read_to_string("/proc/self/mountinfo")
         .unwrap_or_default()
         .lines()
         .filter_map(|l| {
             let (left, right) = l.split_once(" - ")?;
-            if !right.starts_with("fuse.ipkg ") {
+            // `fuse` for a direct mount (root), `fuse.ipkg` through fusermount3.
+            let mut f = right.split_whitespace();
+            let (fstype, source) = (f.next()?, f.next()?);
+            if !(fstype == "fuse" || fstype == "fuse.ipkg") || !source.starts_with("ipkg:") {
                 return None;
             }
             Some(PathBuf::from(left.split_whitespace().nth(4)?))
@@ -78,20 +81,50 @@ fn wait_for_mount(mp: &Path, child: &mut Child) {
     }
 }
 
+/// A running `ipkg mount`: killed and its mount detached if the test ends
+/// (or panics) before [`unmount`], so no mount outlives the test.
+struct MountGuard {
+    child: Option<Child>,
+    mp: PathBuf,
+}
+
+impl Drop for MountGuard {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+            for (tool, args) in [("umount", &["-l"][..]), ("fusermount3", &["-u", "-z"][..])] {
+                let _ = std::process::Command::new(tool)
+                    .args(args)
+                    .arg(&self.mp)
+                    .stderr(Stdio::null())
+                    .status();
+            }
+        }
+    }
+}
+
 /// `ipkg mount TARGET MP` in the background, waited for.
-fn mount(env: &TestEnv, target: &str, mp: &Path) -> Child {
+fn mount(env: &TestEnv, target: &str, mp: &Path) -> MountGuard {
     std::fs::create_dir_all(mp).unwrap();
-    let mut child = env
+    let child = env
         .ipkg_command(["mount", target, path_str(mp)])
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
         .expect("starting ipkg mount");
-    wait_for_mount(mp, &mut child);
-    child
+    let mut guard = MountGuard {
+        child: Some(child),
+        mp: mp.to_path_buf(),
+    };
+    if let Some(child) = guard.child.as_mut() {
+        wait_for_mount(mp, child);
+    }
+    guard
 }
 
-fn unmount(env: &TestEnv, mp: &Path, mut child: Child) {
+fn unmount(env: &TestEnv, mp: &Path, mut guard: MountGuard) {
+    let mut child = guard.child.take().expect("a running mount");
     env.ipkg(["unmount", path_str(mp)]).success();
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {

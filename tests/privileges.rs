@@ -43,7 +43,7 @@ E='{examples}'
 echo "prefix=$("$I" info hello --json | sed -n 's/.*"path": "\(.*\)".*/\1/p')"
 echo "cmd=$(command -v hello || true)"
 hello a
-"$I" upgrade >/dev/null
+"$I" install hello@1.1.0 >/dev/null
 hello b
 "$I" switch hello 1.0.0 >/dev/null
 hello c

@@ -202,7 +202,9 @@ fn installer() -> TestEnv {
     publish(&env, &package(&env, "hello", "1.1.0", "hi")).success();
     publish(&env, &package(&env, "other", "2.0.0", "other")).success();
     env.ipkg(["install", "hello@=1.0.0"]).success();
-    env.ipkg(["upgrade", "hello"]).success();
+    // An exact install pins `=1.0.0`, which `upgrade` honours: move on by
+    // asking for 1.1.0 exactly (both versions stay on disk).
+    env.ipkg(["install", "hello@1.1.0"]).success();
     env.ipkg(["install", "other"]).success();
     env
 }

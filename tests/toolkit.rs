@@ -189,9 +189,10 @@ fn complete_in(env: &TestEnv, shell: &[&str], load: &str, want: &str) {
 
 #[test]
 fn completions_load_and_complete_a_subcommand() {
+    // tmux prints its version with `-V`; the shells take `--version`.
     let have = |s: &str| {
         Command::new(s)
-            .arg("--version")
+            .arg(if s == "tmux" { "-V" } else { "--version" })
             .output()
             .is_ok_and(|o| o.status.success())
     };

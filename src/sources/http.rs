@@ -248,6 +248,17 @@ pub fn mark_dead(base: &str, why: &str) {
     }
 }
 
+/// Forget that the source at `base` is dead. A lazy mount lives for hours
+/// and reads block by block: a source that lied about one block is kept for
+/// the others (the mount remembers the lie for that block alone).
+pub fn forget_dead(base: &str) {
+    if let Ok(mut d) = DEAD.lock()
+        && let Some(map) = d.as_mut()
+    {
+        map.remove(base);
+    }
+}
+
 /// Why the source at `base` is dead, if it is.
 pub fn dead(base: &str) -> Option<String> {
     let mut d = DEAD.lock().ok()?;

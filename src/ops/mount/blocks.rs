@@ -220,10 +220,13 @@ impl LazyBlocks {
                     if let Ok(mut b) = self.bad.lock() {
                         b.insert((i, *cid));
                     }
-                    if let (Ok(mut slot), Some(fresh)) =
-                        (slot.lock(), (self.rebuild)().into_iter().nth(i))
-                    {
-                        *slot = fresh;
+                    if let Ok(mut slot) = slot.lock() {
+                        if let Some(g) = slot.as_gateway() {
+                            crate::sources::http::forget_dead(g.base());
+                        }
+                        if let Some(fresh) = (self.rebuild)().into_iter().nth(i) {
+                            *slot = fresh;
+                        }
                     }
                     last = GetError::Corrupt { cid: *cid };
                 }

@@ -46,7 +46,8 @@ use super::{Error, Layout};
 /// and its read-ahead) proceed while one waits for the network.
 const FUSE_THREADS: usize = 4;
 
-/// The file system type shown in `/proc/mounts` (`fuse.ipkg`).
+/// The file system subtype (`fuse.ipkg` in `/proc/mounts` when mounted through
+/// `fusermount3`; a direct mount by root shows plain `fuse`).
 const SUBTYPE: &str = "ipkg";
 
 /// `<prefix>/.ipkg/mounts`: one record per live mount.
@@ -314,7 +315,7 @@ pub fn dead_mounts(fix: bool) -> Vec<PathBuf> {
         let Some((left, right)) = line.split_once(" - ") else {
             continue;
         };
-        if right.split_whitespace().next() != Some(&format!("fuse.{SUBTYPE}")) {
+        if !is_ipkg_mount(right) {
             continue;
         }
         let Some(mp) = left.split_whitespace().nth(4) else {
@@ -331,6 +332,16 @@ pub fn dead_mounts(fix: bool) -> Vec<PathBuf> {
         }
     }
     out
+}
+
+/// Whether the part of a `/proc/self/mountinfo` line after ` - ` (`fstype
+/// source options`) is an ipkg mount: type `fuse` (a direct mount, as root)
+/// or `fuse.ipkg` (through `fusermount3`), source `ipkg:<cid>`.
+fn is_ipkg_mount(right: &str) -> bool {
+    let mut f = right.split_whitespace();
+    let fstype = f.next().unwrap_or("");
+    let source = f.next().unwrap_or("");
+    (fstype == "fuse" || fstype == format!("fuse.{SUBTYPE}")) && source.starts_with("ipkg:")
 }
 
 /// `/proc/self/mountinfo` writes space, tab, newline and backslash as octal.
@@ -360,7 +371,7 @@ pub fn unmount(mountpoint: &Path) -> Result<(), Error> {
         stdfs::read_to_string("/proc/self/mountinfo").is_ok_and(|info| {
             info.lines().any(|l| {
                 l.split_once(" - ").is_some_and(|(left, right)| {
-                    right.starts_with(&format!("fuse.{SUBTYPE} "))
+                    is_ipkg_mount(right)
                         && left
                             .split_whitespace()
                             .nth(4)
