@@ -15,7 +15,8 @@
 //! serve     ─► resolve
 //! resolve   ─► publish, content
 //! publish   ─► content
-//! execute   ─► content
+//! execute   ─► content, mount
+//! mount     ─► lifecycle, resolve
 //! bundle    ─► only the shared modules
 //! content   ─► only the shared modules
 //! ```
@@ -27,7 +28,8 @@
 //! - [`execute`]: sandboxed and pure runs;
 //! - [`cnf`]: command-not-found and the command index;
 //! - [`content`]: files and CAR files in and out of the store;
-//! - [`bundle`]: all-in-one package trees from dynamically linked programs.
+//! - [`bundle`]: all-in-one package trees from dynamically linked programs;
+//! - [`mount`]: lazy, verified FUSE views of DAGs (`ipkg mount`, `run --lazy`).
 //!
 //! Shared by all of them: [`config`] (where things are, the config file),
 //! [`error`] (one error type, rendered and mapped to exit codes in one place),
