@@ -17,6 +17,9 @@
 //! publish   ─► content
 //! execute   ─► content, mount
 //! mount     ─► lifecycle, resolve
+//! (known circle to undo: lifecycle's hooks use execute's limit helpers,
+//! and execute mounts a lazy rootfs through mount, which resolves through
+//! lifecycle)
 //! bundle    ─► only the shared modules
 //! content   ─► only the shared modules
 //! ```
