@@ -255,7 +255,9 @@ fn write_record(layout: &Layout, mountpoint: &Path) -> Result<PathBuf, Error> {
     let path = dir.join(format!("{pid}.{n}"));
     let abs = std::path::absolute(mountpoint).unwrap_or_else(|_| mountpoint.to_path_buf());
     let text = format!("{pid} {} {}\n", start_time(pid).unwrap_or(0), abs.display());
-    stdfs::write(&path, text).map_err(|e| Error::io(&path, e))?;
+    // Atomic: a reaper that read half a record would drop it as garbage and
+    // never detach the mount it names.
+    super::pins::write_atomic(&path, text.as_bytes()).map_err(|e| Error::io(&path, e))?;
     Ok(path)
 }
 

@@ -207,8 +207,5 @@ fn save_profile(path: &Path, cids: &[Cid]) {
         return;
     }
     let text: String = cids.iter().map(|c| format!("{c}\n")).collect();
-    let tmp = dir.join(format!(".tmp-{}", std::process::id()));
-    if std::fs::write(&tmp, text).is_ok() {
-        let _ = std::fs::rename(&tmp, path);
-    }
+    let _ = crate::ops::pins::write_atomic(path, text.as_bytes());
 }
